@@ -1,4 +1,4 @@
-"""Typed failures a person can act on; one middleware and one DRF handler turn them into responses."""
+"""Typed failures a person can act on; one handler per surface turns them into responses."""
 
 
 class FlightdeckError(Exception):

@@ -1,0 +1,11 @@
+"""Scrapers are in-repo slices with one interface (catalog.scrapers.base.Scraper)."""
+
+from catalog.scrapers.base import Scraper
+from catalog.scrapers.files import FileScraper
+from catalog.scrapers.git import GitScraper
+
+REGISTRY: dict[str, Scraper] = {"file": FileScraper(), "git": GitScraper()}
+
+
+def register(scraper: Scraper) -> None:
+    REGISTRY[scraper.kind] = scraper

@@ -1,0 +1,60 @@
+"""Per-user API tokens `fd_<prefix>_<secret>`: stored hashed, shown once, sent as Bearer."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from accounts.models import APIToken, Person
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(
+    person: Person, name: str, *, expires_at: datetime | None = None,
+    scopes: list[str] | None = None, created_by: Person | None = None,
+) -> tuple[APIToken, str]:
+    """Returns the row and the only copy of the plaintext token."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    token = APIToken.objects.create(
+        name=name, person=person, prefix=prefix, secret_hash=_hash(secret),
+        expires_at=expires_at, scopes=scopes or [], created_by=created_by or person,
+    )
+    return token, f"fd_{prefix}_{secret}"
+
+
+def authenticate_token(raw: str, ip: str | None = None) -> APIToken | None:
+    """Looks up by prefix, then compares hashes in constant time."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != "fd":
+        return None
+    token = APIToken.objects.select_related("person").filter(prefix=parts[1]).first()
+    if token is None or not hmac.compare_digest(token.secret_hash, _hash(parts[2])):
+        return None
+    if not token.is_active or not token.person.is_active:
+        return None
+    APIToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now(), last_used_ip=ip)
+    return token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer fd_…` for scripts and CI."""
+
+    def authenticate(self, request: Any) -> tuple[Person, APIToken] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith("Bearer "):
+            return None
+        token = authenticate_token(header[7:].strip(), request.META.get("REMOTE_ADDR"))
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
+        return token.person, token
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,108 @@
+"""Cross-cutting models: the Syncable base every CR-backed model shares, and the event outbox."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portal.ids import LOCAL_AGENT_ID
+
+
+class ManagedBy(models.TextChoices):
+    CRD = "crd"
+    UI = "ui"
+    API = "api"
+    FILE = "file"
+
+
+class SyncStatus(models.TextChoices):
+    IN_SYNC = "in_sync"
+    PENDING_WRITE = "pending_write"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+
+class Syncable(models.Model):
+    """Records who owns a row so an importer never overwrites a hand-made object."""
+
+    name = models.CharField(max_length=253)
+    namespace = models.CharField(max_length=63, default="default")
+    spec = models.JSONField(default=dict, blank=True)
+    managed_by = models.CharField(max_length=8, choices=ManagedBy, default=ManagedBy.UI)
+    source_ref = models.TextField(blank=True)  # k8s://cluster/ns/Kind/name or file://path
+    source_hash = models.CharField(max_length=64, blank=True)
+    resource_version = models.CharField(max_length=32, blank=True)
+    generation = models.BigIntegerField(default=0)
+    sync_status = models.CharField(max_length=16, choices=SyncStatus, default=SyncStatus.IN_SYNC)
+    sync_error = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    delete_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class EventName(models.TextChoices):
+    CONFIG_CREATED = "config.created"
+    CONFIG_UPDATED = "config.updated"
+    CONFIG_CHANGED = "config.changed"
+    CONFIG_DELETED = "config.deleted"
+    CONFIG_HEALTHY = "config.healthy"
+    CONFIG_UNHEALTHY = "config.unhealthy"
+    CONFIG_WARNING = "config.warning"
+    CONFIG_UNKNOWN = "config.unknown"
+    INSIGHT_OPENED = "insight.opened"
+    INSIGHT_RESOLVED = "insight.resolved"
+    SCRAPE_FAILED = "scrape.failed"
+    SYNC_CONFLICT = "sync.conflict"
+
+
+class Event(models.Model):
+    """Transactional outbox: written in the same transaction as the change that caused it."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=32)
+    object_id = models.UUIDField()
+    agent = models.ForeignKey(
+        "accounts.Agent", on_delete=models.PROTECT, default=LOCAL_AGENT_ID, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Consumers filter the feed by event name and time (notification rules, SSE).
+            models.Index(fields=["name", "created_at"], name="event_name_created"),
+            # An object's event history on its page.
+            models.Index(fields=["object_id"], name="event_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}"
+
+
+class EventCursor(models.Model):
+    """One integer per consumer instead of millions of pending rows."""
+
+    consumer = models.CharField(max_length=64, primary_key=True)
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.consumer}@{self.last_event_id}"
