@@ -158,7 +158,8 @@ def execute(run_id: uuid.UUID | str, progress: Callable[[int], None] | None = No
                 ScrapeRun.objects.filter(pk=run.pk).update(
                     lease_expires_at=timezone.now() + LEASE)
                 say(f"{count} items so far")
-        complete = ctx.complete and not any(e for e in errors if "cannot read" in e["message"])
+        # Any error may hide items that still exist (an unparsable file): delete nothing then.
+        complete = ctx.complete and not errors
         stats = ingestor.finish(complete=complete, stale_age=retention.stale_item_age,
                                 max_delete_percent=retention.max_delete_percent)
         errors += [{"scraper": "health", "message": e, "item": ""}

@@ -294,7 +294,7 @@ def _compile_message(raw: str) -> str:
         return f"Expression nests deeper than the engine allows ({MAX_NESTING} levels)."
     if "codepoint limit" in text:
         return f"Expression is longer than {MAX_SOURCE_CHARS} characters."
-    first = text.split("\nERROR: ")[0].split("\n")[0]
+    first = text.split("\nERROR: ")[0].split("\n")[0].replace(" (in container '')", "")
     match = _ENGINE_POSITION.match(first)
     if match and int(match.group(1)) > 0:
         return f"line {match.group(1)}, column {match.group(2)}: {first[match.end():]}"

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "portal",
     "accounts",
@@ -155,6 +156,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog, scrapers, playbooks and connections of the Flightdeck portal.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the vendored sidecar package: nothing loads from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # Celery: JSON only, ids only, state in PostgreSQL (toolchain.md §5).

@@ -162,13 +162,12 @@ def state_entry(type_name: str) -> StateEntry | None:
     return _merge(globbed) if globbed else None
 
 
-def _lookup(words: dict[str, StateVerdict | None], word: str) -> tuple[bool, StateVerdict | None]:
-    """(found, verdict); `PowerState/running` also matches a table word `running`."""
-    key = word.strip().lower()
-    for candidate in (key, key.rsplit("/", 1)[-1]):
-        if candidate in words:
-            return True, words[candidate]
-    return False, None
+def _lookup(words: dict[str, StateVerdict | None], word: str) -> tuple[str, StateVerdict | None]:
+    """(matched word, verdict); `PowerState/running` also matches, and shows as, `running`."""
+    for candidate in (word.strip(), word.strip().rsplit("/", 1)[-1]):
+        if candidate.lower() in words:
+            return candidate, words[candidate.lower()]
+    return "", None
 
 
 def _field_word(value: Any) -> str:
@@ -188,15 +187,14 @@ def table_verdict(entry: StateEntry, obj: Mapping[str, Any]) -> Health | None:
         word = _field_word(dig(obj, path, ignore_case=True))
         if not word:
             continue
-        found, verdict = _lookup(words, word)
-        if not found:
+        matched, verdict = _lookup(words, word)
+        if not matched:
             unmapped.append(word)
             continue
         if verdict is SKIP:
             continue
-        field = path.rsplit(".", 1)[-1]
-        vote = Health(verdict.health, verdict.status or word, verdict.ready, "")
-        votes.append((vote, f"{field} is {word}"))
+        vote = Health(verdict.health, verdict.status or matched, verdict.ready, "")
+        votes.append((vote, f"{path} is {word}"))
     message = ""
     for path in entry.message_paths:
         if message := text(dig(obj, path, ignore_case=True)).strip():
@@ -242,7 +240,7 @@ def _ecs_task(obj: Mapping[str, Any], verdict: Health) -> Health:
             detail = f"container {name} exited with code {number(code)}"
             return Health(UNHEALTHY, verdict.status, True, f"{detail}: {reason}".rstrip(": "))
     if containers and all(dig(c, "exitCode", ignore_case=True) == 0 for c in containers):
-        return Health(HEALTHY, verdict.status, True, verdict.message or "all containers exited 0")
+        return Health(HEALTHY, verdict.status, True, "all containers exited 0")
     return verdict
 
 

@@ -55,8 +55,8 @@ _DONE_HINTS = ("complete", "available", "succeeded", "done", "healthy")
 VOCABULARY: dict[str, tuple[str, bool]] = {}
 for _word in (
     "active activated available bound complete completed deployed enabled established green"
-    " healthy inservice issued normal ok online passed provisioned ready running succeeded"
-    " success successful synced up valid"
+    " healthy inservice issued normal ok online operational passed provisioned ready running"
+    " succeeded success successful synced up valid"
 ).split():
     VOCABULARY[_word] = (HEALTHY, True)
 for _word in (

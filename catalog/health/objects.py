@@ -111,16 +111,16 @@ def generation_lag(obj: Mapping[str, Any]) -> bool:
 
 
 def duration(delta: timedelta) -> str:
-    """Durations the way kubectl prints ages: 45s, 3m, 2h5m, 4d."""
+    """Durations short enough for a status line: 45s, 12m, 1h30m, 5h, 2d10h, 30d."""
     seconds = max(int(delta.total_seconds()), 0)
     if seconds < 120:
         return f"{seconds}s"
     minutes = seconds // 60
-    if minutes < 180:
+    if minutes < 60:
         return f"{minutes}m"
     hours = minutes // 60
-    if hours < 8 and minutes % 60:
-        return f"{hours}h{minutes % 60}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
     if hours < 48:
         return f"{hours}h"
     days = hours // 24
@@ -137,6 +137,7 @@ def ago(when: datetime, now: datetime) -> str:
 
 
 def sentence(*parts: str) -> str:
-    """Join message fragments, skipping empty ones, into one line."""
-    line = "; ".join(part.strip() for part in parts if part and part.strip())
+    """Join message fragments, skipping empty ones, into one line without `.;` seams."""
+    kept = [part.strip() for part in parts if part and part.strip()]
+    line = "; ".join([part.rstrip(".") for part in kept[:-1]] + kept[-1:])
     return " ".join(line.split())

@@ -1,4 +1,4 @@
-"""Fault injection for the Kubernetes emulator: the failures reliability tests need (quality.md F5, F7)."""
+"""Fault injection for the Kubernetes emulator: the failures reliability tests need (F5, F7)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Fault:
 
 
 class FaultInjector:
-    """Thread-safe list of faults: tests add them from their thread, the server takes them on its loop."""
+    """Thread-safe: tests add faults on their thread while the server claims them on its loop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

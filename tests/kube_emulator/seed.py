@@ -1,4 +1,4 @@
-"""Seed data for the Kubernetes emulator: the demo cluster (YAML) and synthetic clusters for benchmarks."""
+"""Seed data for the Kubernetes emulator: the demo cluster (YAML), synthetic benchmark clusters."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def read_yaml_objects(path: Path, now: datetime.datetime | None = None) -> list[
     """Read the Kubernetes objects of a YAML file (documents and `kind: List` items), in order."""
     loader = _loader(now or datetime.datetime.now(datetime.UTC))
     with path.open(encoding="utf-8") as handle:
-        documents = list(yaml.load_all(handle, Loader=loader))  # noqa: S506 - a SafeLoader subclass
+        documents = list(yaml.load_all(handle, Loader=loader))
     objects: list[dict[str, Any]] = []
     for document in documents:
         if isinstance(document, dict) and document.get("kind") == "List":
@@ -124,7 +124,7 @@ def link_references(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def demo_objects(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
-    """The demo cluster: payments and storefront teams, GitOps controllers, a crash and a Pending pod."""
+    """The demo cluster: two teams, GitOps controllers, a crash-looping pod and a Pending pod."""
     return link_references(read_yaml_objects(SEEDS_DIR / "demo.yaml", now))
 
 
@@ -133,7 +133,7 @@ def _zipf_choice(rng: random.Random, names: list[str], weights: list[float]) -> 
 
 
 def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
-    """N Pods (plus their Namespaces and Nodes), skewed like a real cluster and byte-identical per seed.
+    """N Pods (plus their Namespaces and Nodes), skewed like a real cluster, identical per seed.
 
     A handful of namespaces and teams own most pods (Zipf-like weights); about 3% of pods
     crash-loop and 2% are Pending, so health rollups have something to find.
@@ -144,7 +144,9 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
     namespaces = [f"team-{i:03d}" for i in range(namespace_count)]
     namespace_weights = [1.0 / (i + 1) for i in range(namespace_count)]
     nodes = [f"node-{i:03d}" for i in range(node_count)]
-    apps_per_namespace = {ns: [f"svc-{ns[-3:]}-{j:02d}" for j in range(1 + i % 7)] for i, ns in enumerate(namespaces)}
+    apps_per_namespace = {
+        ns: [f"svc-{ns[-3:]}-{j:02d}" for j in range(1 + i % 7)] for i, ns in enumerate(namespaces)
+    }
 
     objects: list[dict[str, Any]] = []
     for i, ns in enumerate(namespaces):
@@ -180,7 +182,18 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
                     "capacity": {"cpu": "8", "memory": "32817452Ki", "pods": "110"},
                     "allocatable": {"cpu": "7800m", "memory": "31666476Ki", "pods": "110"},
                     "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-                    "nodeInfo": {"kubeletVersion": "v1.30.4", "osImage": "Ubuntu 22.04.4 LTS"},
+                    "nodeInfo": {
+                        "architecture": "amd64",
+                        "bootID": str(uuid.uuid5(SEED_UID_NAMESPACE, f"boot/{node}")),
+                        "containerRuntimeVersion": "containerd://1.7.20",
+                        "kernelVersion": "6.5.0-1024-aws",
+                        "kubeProxyVersion": "v1.30.4",
+                        "kubeletVersion": "v1.30.4",
+                        "machineID": uuid.uuid5(SEED_UID_NAMESPACE, f"machine/{node}").hex,
+                        "operatingSystem": "linux",
+                        "osImage": "Ubuntu 22.04.4 LTS",
+                        "systemUUID": str(uuid.uuid5(SEED_UID_NAMESPACE, f"system/{node}")),
+                    },
                 },
             }
         )
@@ -202,6 +215,10 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
         elif roll < 0.05:
             phase, ready, restarts = "Pending", False, 0
             waiting = {"reason": "ContainerCreating"}
+        version = f"1.{rng.randint(0, 40)}.{rng.randint(0, 9)}"
+        digest = uuid.uuid5(SEED_UID_NAMESPACE, f"{ns}/{app}/{version}").hex * 2
+        cpu = f"{rng.choice([50, 100, 250, 500])}m"
+        state = {"waiting": waiting} if waiting else {"running": {"startedAt": _rfc3339(created)}}
         pod: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -224,10 +241,10 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
                 "containers": [
                     {
                         "name": app,
-                        "image": f"registry.example.com/{ns}/{app}:1.{rng.randint(0, 40)}.{rng.randint(0, 9)}",
+                        "image": f"registry.example.com/{ns}/{app}:{version}",
                         "ports": [{"containerPort": 8080, "protocol": "TCP"}],
                         "resources": {
-                            "requests": {"cpu": f"{rng.choice([50, 100, 250, 500])}m", "memory": "128Mi"},
+                            "requests": {"cpu": cpu, "memory": "128Mi"},
                             "limits": {"memory": f"{rng.choice([256, 512, 1024])}Mi"},
                         },
                     }
@@ -247,8 +264,9 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
                         "name": app,
                         "ready": ready,
                         "restartCount": restarts,
-                        "image": f"registry.example.com/{ns}/{app}",
-                        "state": {"waiting": waiting} if waiting else {"running": {"startedAt": _rfc3339(created)}},
+                        "image": f"registry.example.com/{ns}/{app}:{version}",
+                        "imageID": f"registry.example.com/{ns}/{app}@sha256:{digest}",
+                        "state": state,
                     }
                 ],
             },

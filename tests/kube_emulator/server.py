@@ -1,7 +1,7 @@
-"""kmock's KubernetesEmulator with the apiserver semantics Flightdeck relies on (toolchain.md §6).
+"""kmock's KubernetesEmulator with the apiserver semantics Flightdeck relies on, toolchain.md §6.
 
-kmock 0.8 stores objects but ignores selectors, resource versions, paging, PUT and watch options, and
-scans its whole request log on every request. `KubeEmulator` keeps kmock's server, discovery and
+kmock 0.8 stores objects but ignores selectors, resource versions, paging, PUT and watch options,
+and scans its whole request log on every request. `KubeEmulator` keeps kmock's server, discovery and
 error rendering, and serves resource paths itself from an immutable in-memory store: every write
 gets the next global resourceVersion and lands in a bounded event log that watches replay from.
 `running_emulator()` runs it on a daemon thread for synchronous (Django) tests.
@@ -109,7 +109,7 @@ def qualified_name(resource: kmock.resource) -> str:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 merge patch that copies only the dicts it changes, so stored objects stay immutable."""
+    """RFC 7386 merge patch copying only the dicts it changes, so stored objects stay immutable."""
     if not isinstance(patch, dict):
         return patch
     result = dict(target) if isinstance(target, dict) else {}
@@ -152,7 +152,7 @@ def _split_terms(text: str) -> list[str]:
 
 
 def parse_label_selector(text: str) -> tuple[Requirement, ...]:
-    """Parse a labelSelector (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`); ValueError if malformed."""
+    """Parse a labelSelector (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`); ValueError if bad."""
     requirements: list[Requirement] = []
     for term in _split_terms(text or ""):
         if match := _SET_TERM.fullmatch(term):
@@ -375,7 +375,7 @@ class _EmulatorServer(kmock.Server):
 
 @attrs.define(kw_only=True)
 class KubeEmulator(kmock.KubernetesEmulator):
-    """An in-memory apiserver: kmock's discovery and server, our store, selectors, paging and watches.
+    """An in-memory apiserver: kmock's discovery and HTTP server, our store, paging and watches.
 
     The store methods (`create_object`, `patch_object`, ...) must run on the server's event loop
     once it is serving; `RunningEmulator` wraps them for other threads.
@@ -402,18 +402,33 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _kinds: dict[tuple[str, str], kmock.resource] | None = attrs.field(default=None, init=False)
     _stopping: asyncio.Event | None = attrs.field(default=None, init=False)
     _request_count: int = attrs.field(default=0, init=False)
+    _watches_changed: threading.Condition = attrs.field(factory=threading.Condition, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.resources.load_bundled()
-        # The v37 client asks for these with a trailing slash; kmock only routes the bare paths.
-        self.fallback["get /version/"] << self._serve_server_version
-        self.fallback["get /apis/"] << self._serve_apis
-        self.fallback["get /api/"] << self._serve_api
 
     async def __aenter__(self) -> Self:
         self._stopping = asyncio.Event()
         return await super().__aenter__()
+
+    async def _serve_version(self, request: kmock.Request) -> JSON:
+        """kmock names the core group version `/v1`; apiserver says `v1`."""
+        payload = await super()._serve_version(request)
+        payload["groupVersion"] = payload["groupVersion"].lstrip("/")
+        return payload
+
+    async def _serve_api(self, request: kmock.Request) -> JSON:
+        """`/api` with serverAddressByClientCIDRs, which the v37 client's model requires."""
+        host = request.url.host or "127.0.0.1"
+        port = request.url.port or 80
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{host}:{port}"}
+            ],
+        }
 
     # --- registry ------------------------------------------------------------------------
 
@@ -531,7 +546,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 watcher.queue.put_nowait(event)
 
     def compact(self) -> int:
-        """Forget all history, as etcd compaction does: older watch RVs and continue tokens get 410."""
+        """Forget history as etcd compaction does: older watch RVs and continue tokens get 410."""
         self._compacted_rv = self._rv
         self._log.clear()
         self._snapshots.clear()
@@ -666,8 +681,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         ):
             raise api_error(
                 409,
-                f'Operation cannot be fulfilled on {qualified_name(resource)} "{key[1]}": the object '
-                "has been modified; please apply your changes to the latest version and try again",
+                f"Operation cannot be fulfilled on {qualified_name(resource)} "
+                f'"{key[1]}": the object has been modified; please apply your changes to the '
+                "latest version and try again",
                 name=key[1],
                 group=resource.group,
                 kind=resource.plural,
@@ -720,7 +736,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         key = self._key(resource, namespace, name)
         old = self._require(resource, key)
         meta = old["metadata"]
-        preconditions = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
+        preconditions = (options.get("preconditions") or {}) if isinstance(options, dict) else {}
         for field_name in ("uid", "resourceVersion"):
             wanted = preconditions.get(field_name)
             if wanted and wanted != meta.get(field_name):
@@ -770,7 +786,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def list_objects(
         self, resource: kmock.resource, namespace: str | None, params: Mapping[str, str]
     ) -> JSON:
-        """LIST with `limit`/`continue` paging over a snapshot, like apiserver's consistent lists."""
+        """LIST with `limit`/`continue` paging over a snapshot, as apiserver's consistent lists."""
         info = self._info(resource)
         try:
             limit = int(params.get("limit") or 0)
@@ -864,6 +880,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
             return _status_response(api_error(fault.status, message), headers=headers)
         target = parse_target(raw.path)
         if target is None:
+            if raw.path != "/" and raw.path.endswith("/"):
+                # The v37 client asks for /version/, /apis/, /api/v1/...; kmock routes bare paths.
+                raw = raw.clone(rel_url=raw.rel_url.with_path(raw.path.rstrip("/")))
             response = await super().__call__(raw)
             self._trim_logs(with_reactions=True)
             return response
@@ -975,7 +994,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             return _json_response(replaced)
         if method == "PATCH" and name is not None:
             if "apply-patch" in raw.content_type:
-                raise api_error(415, "the emulator does not implement server-side apply")
+                return self._apply(target, data, dry_run=dry_run)
             patched = self.patch_object(
                 resource, namespace, name, data, subresource=target.subresource, dry_run=dry_run
             )
@@ -984,13 +1003,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
             deleted = self.delete_object(resource, namespace, name, data, dry_run=dry_run)
             return _json_response(deleted)
         if method == "DELETE":
-            items = self.select(
-                resource, namespace, params.get("labelSelector", ""), params.get("fieldSelector", "")
-            )
-            gone = [
-                self.delete_object(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-                for obj in items
-            ]
+            labels, fields = params.get("labelSelector", ""), params.get("fieldSelector", "")
+            doomed = [obj["metadata"] for obj in self.select(resource, namespace, labels, fields)]
+            gone = [self.delete_object(resource, m.get("namespace"), m["name"]) for m in doomed]
             info = self._info(resource)
             return _json_response(
                 {
@@ -1001,6 +1016,24 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 }
             )
         raise api_error(405, f"{method} is not supported on {raw.path}")
+
+    def _apply(self, target: Target, data: Any, *, dry_run: bool) -> aiohttp.web.Response:
+        """Server-side apply, approximated: create when missing, else merge (no field ownership)."""
+        resource, namespace, name = target.resource, target.namespace, str(target.name)
+        if not isinstance(data, dict):
+            raise api_error(400, "the body of the request was in an unknown format")
+        try:
+            self._require(resource, self._key(resource, namespace, name))
+        except ApiError as exc:
+            if exc.status != 404 or target.subresource:
+                raise
+            body = {**data, "metadata": {**(data.get("metadata") or {}), "name": name}}
+            created = self.create_object(resource, namespace, body, dry_run=dry_run)
+            return _json_response(created, status=201)
+        patched = self.patch_object(
+            resource, namespace, name, data, subresource=target.subresource, dry_run=dry_run
+        )
+        return _json_response(patched)
 
     async def _serve_watch(
         self,
@@ -1049,6 +1082,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             # Registered with no await since the replay was built, so no event falls in between.
             watcher.last_rv = self._rv
             self._watchers.add(watcher)
+            self._notify_watches()
 
         response = aiohttp.web.StreamResponse(
             status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
@@ -1086,6 +1120,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             pass  # the client went away; nothing to tell it
         finally:
             self._watchers.discard(watcher)
+            self._notify_watches()
         return response
 
     async def _stream_live(
@@ -1121,12 +1156,30 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if drop_after is not None and sent >= drop_after:
                 return False, True
 
+    def _notify_watches(self) -> None:
+        with self._watches_changed:
+            self._watches_changed.notify_all()
+
+    @property
+    def open_watches(self) -> int:
+        """How many watch streams are open right now."""
+        return len(self._watchers)
+
+    def wait_for_watches(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Block (from any thread but the loop's) until at least `count` watches are open."""
+        with self._watches_changed:
+            return self._watches_changed.wait_for(lambda: len(self._watchers) >= count, timeout)
+
+    def end_watches(self) -> None:
+        """End every open watch stream cleanly, as an apiserver restart would."""
+        for watcher in list(self._watchers):
+            watcher.queue.put_nowait(None)
+
     def close_watches(self) -> None:
         """End every open watch stream and injected delay, so the server can shut down."""
         if self._stopping is not None:
             self._stopping.set()
-        for watcher in list(self._watchers):
-            watcher.queue.put_nowait(None)
+        self.end_watches()
 
 
 # --- running on a thread ---------------------------------------------------------------------
@@ -1240,11 +1293,20 @@ class RunningEmulator:
         loop.call_soon_threadsafe(run)
         return future.result(timeout=30)
 
-    def api_client(self) -> kubernetes.client.ApiClient:
-        """An official-client ApiClient pointed at this emulator."""
+    def api_client(self, **settings: Any) -> kubernetes.client.ApiClient:
+        """An official-client ApiClient pointed at this emulator (`retries=False`, ...).
+
+        By default urllib3 retries a 429 or 503 that carries Retry-After (up to 3 times), so
+        injected 429s are absorbed unless the client is built with `retries=False`.
+        """
         from kubernetes import client
 
-        return client.ApiClient(client.Configuration(host=self.url))
+        configuration = client.Configuration(host=self.url)
+        for name, value in settings.items():
+            if not hasattr(configuration, name):
+                raise TypeError(f"kubernetes Configuration has no setting {name!r}")
+            setattr(configuration, name, value)
+        return client.ApiClient(configuration)
 
     def _resource(self, api_version: str, kind: str) -> kmock.resource:
         return self.call(self.emulator.resource_for, api_version, kind)
@@ -1356,6 +1418,14 @@ class RunningEmulator:
         """Make outstanding continue tokens answer 410 Expired."""
         self.call(self.emulator.expire_continue_tokens)
 
+    def wait_for_watches(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait until a client's watch is registered, so events made next reach it live."""
+        return self.emulator.wait_for_watches(count, timeout)
+
+    def end_watches(self) -> None:
+        """End every open watch stream cleanly; clients without a timeout reconnect."""
+        self.call(self.emulator.end_watches)
+
     def write_kubeconfig(self, path: str | Path, context: str = "emulator") -> Path:
         """Write a kubeconfig whose current context points at this emulator."""
         target = Path(path)
@@ -1393,7 +1463,9 @@ def install_crd(
         "name": version,
         "served": True,
         "storage": True,
-        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "schema": {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
         "subresources": {"status": {}},
     }
     try:
@@ -1422,7 +1494,9 @@ def install_crd(
         },
         "status": {
             "acceptedNames": {"kind": kind, "plural": plural},
-            "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}],
+            "conditions": [
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
+            ],
             "storedVersions": [version],
         },
     }
@@ -1437,7 +1511,7 @@ def running_emulator(
     port: int = 0,
     **options: Any,
 ) -> Iterator[RunningEmulator]:
-    """Serve a fresh emulator (optionally seeded: `demo`, `bench:N` or a YAML path) for one block."""
+    """Serve a fresh emulator for one block, optionally seeded (`demo`, `bench:N`, a YAML path)."""
     from .seed import load_seed
 
     emulator = KubeEmulator(**options)

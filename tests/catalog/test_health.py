@@ -1,0 +1,136 @@
+"""The health package's interface: dispatch by type, combining verdicts, clock dependence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from catalog.health import HEALTH_VALUES, REGISTRY, Health, assess, depends_on_clock, worst
+from portal.errors import FlightdeckError
+from tests.catalog.health_builders import NOW, rfc3339
+
+
+def test_type_is_derived_from_kind() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "status": {"phase": "Terminating"}}
+
+    assert assess(namespace, now=NOW).status == "Terminating"
+
+
+def test_kind_from_another_api_group_falls_back_to_generic() -> None:
+    knative = {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+    assert assess(knative, now=NOW) == Health("healthy", "Ready", True, "")
+
+
+def test_explicit_type_wins_over_kind() -> None:
+    verdict = assess({"kind": "Thing", "State": {"Name": "running"}}, "AWS::EC2::Instance", NOW)
+
+    assert (verdict.health, verdict.status) == ("healthy", "running")
+
+
+def test_now_defaults_to_the_current_time() -> None:
+    created = rfc3339(datetime.now(UTC) - timedelta(minutes=1))
+    fresh = {
+        "kind": "CertificateRequest",
+        "metadata": {"creationTimestamp": created},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Pending"}]},
+    }
+
+    assert (assess(fresh).health, assess(fresh).ready) == ("healthy", False)
+
+
+def test_non_mapping_cannot_be_assessed() -> None:
+    with pytest.raises(FlightdeckError, match="expected an object"):
+        assess(["not", "an", "object"], "Kubernetes::Pod", NOW)  # type: ignore[arg-type]
+
+
+def test_garbled_fields_do_not_crash_handlers() -> None:
+    garbled = {"kind": "Deployment", "spec": {"replicas": "three"}, "status": "broken"}
+
+    assert assess(garbled, now=NOW).health in HEALTH_VALUES
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    [
+        "status",
+        "spec",
+        "metadata",
+        "State",
+        "status.conditions",
+        "spec.replicas",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    type_name=st.sampled_from(
+        [*sorted(REGISTRY), "AWS::ECS::Task", "AWS::ECS::Service", "AWS::EKS::Cluster", "Other"]
+    ),
+    status=JSON,
+    spec=JSON,
+    conditions=st.lists(
+        st.dictionaries(st.sampled_from(["type", "status", "reason", "lastTransitionTime"]), JSON),
+        max_size=3,
+    ),
+)
+def test_any_shape_gives_a_verdict(type_name: str, status: Any, spec: Any, conditions: Any) -> None:
+    obj = {"spec": spec, "status": status, "metadata": {"generation": spec}}
+    if isinstance(status, dict):
+        status["conditions"] = conditions
+
+    verdict = assess(obj, type_name, NOW)
+
+    assert verdict.health in HEALTH_VALUES
+    assert isinstance(verdict.status, str) and isinstance(verdict.message, str)
+
+
+# -- combining and scheduling ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("healths", "expected"),
+    [
+        (("healthy", "unhealthy", "warning"), "unhealthy"),
+        (("healthy", "warning"), "warning"),
+        (("healthy", "unknown"), "healthy"),
+        (("unknown", "unknown"), "unknown"),
+        ((), "unknown"),
+    ],
+)
+def test_worst_orders_unhealthy_warning_healthy_unknown(healths: tuple[str, ...], expected: str):
+    assert worst(*healths) == expected
+
+
+def test_worst_accepts_verdicts() -> None:
+    assert worst(Health("warning", "Degraded"), "healthy") == "warning"
+
+
+@pytest.mark.parametrize(
+    ("type_name", "expected"),
+    [
+        ("Kubernetes::Pod", True),
+        ("Kubernetes::CronJob", True),
+        ("Kubernetes::Certificate", True),
+        ("Kubernetes::CertificateRequest", True),
+        ("Kubernetes::Deployment", False),
+        ("AWS::EC2::Instance", False),
+    ],
+)
+def test_clock_dependent_types(type_name: str, expected: bool) -> None:
+    assert depends_on_clock(type_name) is expected
