@@ -350,14 +350,15 @@ _ACTIONS = {
 
 @attrs.mutable
 class _EmulatorServer(kmock.Server):
-    """kmock.Server without its client session and process-wide aiohttp DNS patch.
+    """kmock.Server without its client session, access log and process-wide aiohttp DNS patch.
 
-    That patch must be undone in LIFO order, which emulators stopping on several threads break.
+    That patch must be undone in LIFO order, which emulators stopping on several threads break;
+    the access log would write a line per request into the project's JSON logs.
     """
 
     async def __aenter__(self) -> Self:
         self._managed_server = self._server_cls(self.handler, host=self._host, port=self._port)
-        await self._managed_server.__aenter__()
+        await self._managed_server.start_server(access_log=None)
         self.handler.servers.append(self)
         return self
 
