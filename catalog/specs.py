@@ -41,6 +41,71 @@ def _cel_errors(where: str, source: Any) -> list[str]:
     return []
 
 
+def _string_list(where: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return [f"{where}: must be a list of strings"]
+    return []
+
+
+def _kubernetes_errors(where: str, entry: Mapping[str, Any]) -> list[str]:
+    """The fields catalog/scrapers/kubernetes.py reads, checked before a run trips on them."""
+    errors: list[str] = []
+    if not isinstance(entry.get("clusterName"), str) or not entry["clusterName"].strip():
+        errors.append(f"{where}.clusterName: required")
+    for field in ("kubeconfig", "context", "connection", "selector", "fieldSelector"):
+        if entry.get(field) is not None and not isinstance(entry[field], str):
+            errors.append(f"{where}.{field}: must be a string")
+    connection_ref = entry.get("connection")
+    if isinstance(connection_ref, str) and not connection_ref.startswith("connection://"):
+        errors.append(f"{where}.connection: must look like connection://<namespace>/<name>")
+    if entry.get("connection") and entry.get("kubeconfig"):
+        errors.append(f"{where}: give either connection or kubeconfig, not both")
+    if entry.get("context") and not entry.get("kubeconfig"):
+        errors.append(f"{where}.context: needs kubeconfig")
+    errors += _string_list(f"{where}.namespaces", entry.get("namespaces"))
+    watch = entry.get("watch")
+    if watch is not None:
+        if not isinstance(watch, list):
+            errors.append(f"{where}.watch: must be a list of {{apiVersion, kind}}")
+        else:
+            for windex, item in enumerate(watch):
+                if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str):
+                    errors.append(f"{where}.watch[{windex}].kind: required")
+    exclusions = entry.get("exclusions")
+    if exclusions is not None:
+        if not isinstance(exclusions, Mapping):
+            errors.append(f"{where}.exclusions: must be a mapping")
+        else:
+            for field in ("kinds", "namespaces", "names"):
+                errors += _string_list(f"{where}.exclusions.{field}", exclusions.get(field))
+            if exclusions.get("labels") is not None and not isinstance(exclusions["labels"],
+                                                                        Mapping):
+                errors.append(f"{where}.exclusions.labels: must be a mapping")
+            unknown = set(exclusions) - {"kinds", "namespaces", "names", "labels"}
+            errors += [f"{where}.exclusions.{k}: unknown field" for k in sorted(unknown)]
+    events = entry.get("events")
+    if events is not None:
+        if not isinstance(events, Mapping):
+            return [*errors, f"{where}.events: must be a mapping"]
+        for eindex, rule in enumerate(events.get("exclude") or []):
+            if not isinstance(rule, Mapping) or not rule or set(rule) - {
+                    "reason", "namespace", "name"}:
+                errors.append(f"{where}.events.exclude[{eindex}]: a mapping of reason, "
+                              "namespace and/or name")
+        severity = events.get("severity") or {}
+        if not isinstance(severity, Mapping):
+            errors.append(f"{where}.events.severity: must be a mapping")
+        else:
+            for level, reasons in severity.items():
+                if level not in ("critical", "high", "medium", "low", "info"):
+                    errors.append(f"{where}.events.severity.{level}: unknown severity "
+                                  "(critical, high, medium, low, info)")
+                errors += _string_list(f"{where}.events.severity.{level}", reasons)
+    return errors
+
+
 def validate_spec(spec: Any) -> list[str]:
     """Every problem at once, each naming its path (`file[0].id: ...`)."""
     if not isinstance(spec, Mapping):
@@ -77,6 +142,8 @@ def validate_spec(spec: Any) -> list[str]:
                 continue
             if kind == "git" and not entry.get("url"):
                 errors.append(f"{where}.url: required")
+            if kind == "kubernetes":
+                errors += _kubernetes_errors(where, entry)
             for field in ENTRY_CEL_FIELDS:
                 value = entry.get(field)
                 if value is None or (field in ("type", "class")):

@@ -518,9 +518,9 @@ def hold_embedded(home: Path, redis_port: int) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         state.unlink(missing_ok=True)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.shutdown(nosave=True)
+        if client is not None and client.pid:
+            # SIGTERM rather than SHUTDOWN: redis-py retries the dropped connection for seconds.
+            end_process(client.pid, STOP_GRACE_SECONDS)
         if server is not None:
             import pgserver
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,11 +105,18 @@ def assess(
         moment = moment.replace(tzinfo=UTC)
     type_name = type or kubernetes_type(obj)
     try:
-        handler = _handler(type_name, obj)
-        if handler is not None:
-            return handler(obj, moment)
-        if type_name and (verdict := assess_table(type_name, obj, moment)) is not None:
-            return verdict
-        return assess_generic(obj, moment)
+        verdict = _dispatch(type_name, obj, moment)
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         raise FlightdeckError(f"cannot assess {type_name or 'object'}: {exc}") from exc
+    # Condition messages can span lines (Helm, kubectl dry-run); a verdict is one sentence.
+    message = " ".join(verdict.message.split())
+    return verdict if message == verdict.message else replace(verdict, message=message)
+
+
+def _dispatch(type_name: str, obj: Mapping[str, Any], now: datetime) -> Health:
+    handler = _handler(type_name, obj)
+    if handler is not None:
+        return handler(obj, now)
+    if type_name and (verdict := assess_table(type_name, obj, now)) is not None:
+        return verdict
+    return assess_generic(obj, now)

@@ -3,8 +3,11 @@
 from catalog.scrapers.base import Scraper
 from catalog.scrapers.files import FileScraper
 from catalog.scrapers.git import GitScraper
+from catalog.scrapers.kubernetes import KubernetesScraper
 
-REGISTRY: dict[str, Scraper] = {"file": FileScraper(), "git": GitScraper()}
+REGISTRY: dict[str, Scraper] = {
+    "file": FileScraper(), "git": GitScraper(), "kubernetes": KubernetesScraper(),
+}
 
 
 def register(scraper: Scraper) -> None:

@@ -74,6 +74,17 @@ def collect_watch(
     return thread
 
 
+def first_events(count: int, func: Any, *args: Any, **kwargs: Any) -> list[tuple[str, Any]]:
+    """The first `count` (type, object) pairs of a watch, then stop it (no timeout to sit out)."""
+    stream = watch.Watch()
+    events = []
+    for event in stream.stream(func, *args, timeout_seconds=5, _request_timeout=5, **kwargs):
+        events.append((event["type"], event["object"]))
+        if len(events) == count:
+            stream.stop()
+    return events
+
+
 def drain(sink: queue.Queue[Any]) -> list[Any]:
     items = []
     while (item := sink.get(timeout=WATCH_TIMEOUT)) is not None:
@@ -346,17 +357,9 @@ def test_watch_ends_after_timeout_seconds(emu: RunningEmulator, core: client.Cor
 def test_watch_replays_current_objects_as_added(
     emu: RunningEmulator, core: client.CoreV1Api
 ) -> None:
-    emu.load([config_map("a", tier="web"), config_map("b", tier="db")])
-    events = list(
-        watch.Watch().stream(
-            core.list_namespaced_config_map,
-            "team-a",
-            label_selector="tier=web",
-            timeout_seconds=1,
-            _request_timeout=WATCH_TIMEOUT,
-        )
-    )
-    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "a")]
+    emu.load([config_map("a", tier="db"), config_map("b", tier="web")])
+    events = first_events(1, core.list_namespaced_config_map, "team-a", label_selector="tier=web")
+    assert [(kind, obj.metadata.name) for kind, obj in events] == [("ADDED", "b")]
 
 
 def test_watch_from_resource_version_replays_only_later_events(
@@ -366,16 +369,8 @@ def test_watch_from_resource_version_replays_only_later_events(
     since = core.list_namespaced_config_map("team-a").metadata.resource_version
     emu.create(config_map("after"))
     emu.patch("v1", "ConfigMap", "team-a", "before", {"data": {"x": "y"}})
-    events = list(
-        watch.Watch().stream(
-            core.list_namespaced_config_map,
-            "team-a",
-            resource_version=since,
-            timeout_seconds=1,
-            _request_timeout=WATCH_TIMEOUT,
-        )
-    )
-    assert [(e["type"], e["object"].metadata.name) for e in events] == [
+    events = first_events(2, core.list_namespaced_config_map, "team-a", resource_version=since)
+    assert [(kind, obj.metadata.name) for kind, obj in events] == [
         ("ADDED", "after"),
         ("MODIFIED", "before"),
     ]
@@ -407,19 +402,14 @@ def test_object_leaving_a_selector_is_deleted_for_that_watch(
     emu.create(config_map("a", tier="web"))
     since = emu.resource_version
     emu.patch("v1", "ConfigMap", "team-a", "a", {"metadata": {"labels": {"tier": "db"}}})
-    events = list(
-        watch.Watch().stream(
-            core.list_namespaced_config_map,
-            "team-a",
-            label_selector="tier=web",
-            resource_version=since,
-            timeout_seconds=1,
-            _request_timeout=WATCH_TIMEOUT,
-        )
+    events = first_events(
+        1,
+        core.list_namespaced_config_map,
+        "team-a",
+        label_selector="tier=web",
+        resource_version=since,
     )
-    assert [(e["type"], e["object"].metadata.labels) for e in events] == [
-        ("DELETED", {"tier": "db"})
-    ]
+    assert [(kind, obj.metadata.labels) for kind, obj in events] == [("DELETED", {"tier": "db"})]
 
 
 # --- faults ------------------------------------------------------------------------------

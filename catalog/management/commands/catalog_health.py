@@ -3,7 +3,9 @@
 Reads YAML or JSON files (multi-document; `-` is stdin; a folder means every *.yaml, *.yml and
 *.json under it, sorted) and prints one JSON line per document:
 {"path", "index", "type", "name", "health", "status", "ready", "message"}. `List` and
-`<Kind>List` documents print one line per item, each with the list's index. A document that
+`<Kind>List` documents print one line per item, each with the list's index. The type of a
+Kubernetes object comes from its kind; other documents take --type, or their own `type` field
+when it reads like `Provider::Kind`. A document that
 cannot be assessed prints {"path", "index", "error"} and the command exits 1 after the rest.
 It never touches the database, so it works on a laptop against files pulled from a cluster.
 """
@@ -54,10 +56,11 @@ def _name(obj: Mapping[str, Any]) -> str:
 
 
 def _type(obj: Mapping[str, Any], given: str) -> str:
-    """Kubernetes objects name their own type; everything else needs --type."""
+    """Kubernetes objects name their own type; others take --type, or a `type: A::B` field."""
     if obj.get("apiVersion") and obj.get("kind"):
         return kubernetes_type(obj)
-    return given or kubernetes_type(obj)
+    own = text(obj.get("type"))
+    return given or (own if "::" in own else "") or kubernetes_type(obj)
 
 
 def _members(value: Any) -> list[Any]:
@@ -123,7 +126,9 @@ class Command(BaseCommand):
             return {"path": path, "index": index, "error": f"expected an object, got a {kind}"}
         resolved = _type(obj, type_name)
         if not resolved:
-            error = "no type: the document has no apiVersion/kind; pass --type"
+            error = (
+                "no type: the document has no apiVersion/kind or Provider::Kind type; pass --type"
+            )
             return {"path": path, "index": index, "error": error}
         try:
             verdict = assess(obj, resolved, now)
