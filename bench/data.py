@@ -510,6 +510,8 @@ def change_plan(size: int, seed: int, count: int) -> dict[int, str]:
     for how, n in zip(("configmap-key", "status", "label"), (per[1], per[2], per[0]),
                       strict=True):
         pool = pools.get(how, range(size))
+        if n > len(pool):
+            raise ValueError(f"{n} {how} changes asked of only {len(pool)} candidates")
         while n:
             index = rng.choice(pool)
             if index not in chosen:

@@ -187,6 +187,28 @@ class Ingestor:
                 self._delete_stale(stale_age, max_delete_percent)
         return self.stats
 
+    def delete_ids(self, ids: Sequence[uuid.UUID], reason: str = "source_deleted") -> int:
+        """The source said these are gone (a watch DELETED): soft delete them and their edges."""
+        if not ids:
+            return 0
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "UPDATE catalog_configitem SET deleted_at = %s, delete_reason = %s "
+                "WHERE id = ANY(%s) AND deleted_at IS NULL RETURNING id, type",
+                [self.now, reason, list(ids)],
+            )
+            gone = cur.fetchall()
+            if gone:
+                cur.execute(
+                    "UPDATE catalog_configrelationship SET deleted_at = %s, updated_at = %s "
+                    "WHERE deleted_at IS NULL AND (config_id = ANY(%s) OR related_id = ANY(%s))",
+                    [self.now, self.now, [g[0] for g in gone], [g[0] for g in gone]],
+                )
+            for _, type_ in gone:
+                self.stats.bump(type_, "deleted")
+            self._emit([("config.deleted", g[0], {"delete_reason": reason}) for g in gone])
+        return len(gone)
+
     @property
     def seen_count(self) -> int:
         return len(self._seen)
@@ -286,6 +308,9 @@ class Ingestor:
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
                 "(LIKE catalog_configitem INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
+            # ON COMMIT only clears it at the outermost commit; a caller's transaction
+            # (or a test) may span several batches, so start every batch empty.
+            cur.execute(f"TRUNCATE {stage}")
             with cur.cursor.copy(f"COPY {stage} ({', '.join(ITEM_COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)

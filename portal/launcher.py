@@ -787,9 +787,28 @@ def manage(args: list[str], env: dict[str, str], capture: bool = False) -> str:
     return result.stdout or ""
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM during setup unwinds like Ctrl-C, so the running manage.py step is ended too."""
+    raise KeyboardInterrupt
+
+
 def run_command(opts: Options) -> int:
     """`make run`: one terminal, the whole product, Ctrl-C to stop."""
+    signal.signal(signal.SIGTERM, interrupt)
     services = discover(opts=opts)
+    try:
+        return serve(services)
+    finally:
+        if env_bool("FLIGHTDECK_STOP_SERVICES") and {"private", "embedded"} & {
+            services.database.source,
+            services.redis.source,
+        }:
+            for name in stop_services(opts):
+                say(f"stopped {name}")
+
+
+def serve(services: Services) -> int:
+    """Prepare the database, then hand over to the supervisor until a signal arrives."""
     env = service_env(services)
     env.setdefault("DEBUG", "1")
     env.setdefault("FLIGHTDECK_SECURE_SSL", "0")
@@ -821,14 +840,7 @@ def run_command(opts: Options) -> int:
     last_line = admin_output.splitlines()[-1] if admin_output else ""
     if ": " in last_line:
         supervisor.login = last_line.partition(": ")[2]
-    exit_code = supervisor.run()
-    if env_bool("FLIGHTDECK_STOP_SERVICES") and {"private", "embedded"} & {
-        services.database.source,
-        services.redis.source,
-    }:
-        for name in stop_services(opts):
-            say(f"stopped {name}")
-    return exit_code
+    return supervisor.run()
 
 
 def test_command(opts: Options, pytest_args: list[str]) -> int:
@@ -911,6 +923,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LauncherError, ValueError) as exc:
         say(f"error: {exc}")
         return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
 
 
 if __name__ == "__main__":

@@ -128,10 +128,6 @@ def demo_objects(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
     return link_references(read_yaml_objects(SEEDS_DIR / "demo.yaml", now))
 
 
-def _zipf_choice(rng: random.Random, names: list[str], weights: list[float]) -> str:
-    return rng.choices(names, weights=weights, k=1)[0]
-
-
 def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
     """N Pods (plus their Namespaces and Nodes), skewed like a real cluster, identical per seed.
 
@@ -143,6 +139,7 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
     node_count = max(3, min(50, n // 100))
     namespaces = [f"team-{i:03d}" for i in range(namespace_count)]
     namespace_weights = [1.0 / (i + 1) for i in range(namespace_count)]
+    pod_namespaces = rng.choices(namespaces, weights=namespace_weights, k=n)
     nodes = [f"node-{i:03d}" for i in range(node_count)]
     apps_per_namespace = {
         ns: [f"svc-{ns[-3:]}-{j:02d}" for j in range(1 + i % 7)] for i, ns in enumerate(namespaces)
@@ -197,13 +194,16 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
                 },
             }
         )
-    for i in range(n):
-        ns = _zipf_choice(rng, namespaces, namespace_weights)
+    template_hashes: dict[str, str] = {}
+    for i, ns in enumerate(pod_namespaces):
         app = rng.choice(apps_per_namespace[ns])
-        template_hash = uuid.uuid5(SEED_UID_NAMESPACE, f"{seed}/{ns}/{app}").hex[:10]
+        if app not in template_hashes:
+            template_hashes[app] = uuid.uuid5(SEED_UID_NAMESPACE, f"{seed}/{app}").hex[:10]
+        template_hash = template_hashes[app]
         name = f"{app}-{template_hash}-{i:06x}"
-        node = rng.choice(nodes)
-        created = SYNTHETIC_EPOCH + datetime.timedelta(seconds=i * 7)
+        node_index = rng.randrange(node_count)
+        node = nodes[node_index]
+        created = _rfc3339(SYNTHETIC_EPOCH + datetime.timedelta(seconds=i * 7))
         roll = rng.random()
         phase, ready, waiting, restarts = "Running", True, None, rng.choice([0, 0, 0, 1, 2])
         if roll < 0.03:
@@ -216,17 +216,17 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
             phase, ready, restarts = "Pending", False, 0
             waiting = {"reason": "ContainerCreating"}
         version = f"1.{rng.randint(0, 40)}.{rng.randint(0, 9)}"
-        digest = uuid.uuid5(SEED_UID_NAMESPACE, f"{ns}/{app}/{version}").hex * 2
+        digest = f"{rng.getrandbits(256):064x}"
         cpu = f"{rng.choice([50, 100, 250, 500])}m"
-        state = {"waiting": waiting} if waiting else {"running": {"startedAt": _rfc3339(created)}}
+        state = {"waiting": waiting} if waiting else {"running": {"startedAt": created}}
         pod: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": name,
                 "namespace": ns,
-                "uid": str(uuid.uuid5(SEED_UID_NAMESPACE, f"synthetic/{seed}/{i}")),
-                "creationTimestamp": _rfc3339(created),
+                "uid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "creationTimestamp": created,
                 "labels": {
                     "app.kubernetes.io/name": app,
                     "app.kubernetes.io/part-of": ns,
@@ -252,9 +252,9 @@ def synthetic_cluster(n: int, seed: int = 1) -> list[dict[str, Any]]:
             },
             "status": {
                 "phase": phase,
-                "hostIP": f"10.0.{nodes.index(node) // 250}.{nodes.index(node) % 250 + 1}",
-                "podIP": f"10.42.{nodes.index(node)}.{i % 250 + 2}" if phase == "Running" else None,
-                "startTime": _rfc3339(created),
+                "hostIP": f"10.0.{node_index // 250}.{node_index % 250 + 1}",
+                "podIP": f"10.42.{node_index}.{i % 250 + 2}" if phase == "Running" else None,
+                "startTime": created,
                 "conditions": [
                     {"type": "PodScheduled", "status": "True"},
                     {"type": "Ready", "status": "True" if ready else "False"},

@@ -566,23 +566,24 @@ def test_kubeconfig_points_the_official_loader_at_the_emulator(
 
 def test_cli_serves_the_demo_seed_until_sigterm(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "emulator.kubeconfig"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.kube_emulator", "--port", "0", "--seed", "demo",
-         "--kubeconfig", str(kubeconfig)],
+    command = [sys.executable, "-m", "tests.kube_emulator", "--port", "0", "--seed", "demo"]
+    with subprocess.Popen(
+        [*command, "--kubeconfig", str(kubeconfig)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()
-        assert first_line.startswith("Kubernetes emulator listening on http://127.0.0.1:")
-        assert "kubeconfig:" in process.stdout.readline()
-        api = config.new_client_from_config(config_file=str(kubeconfig), context="emulator")
-        namespaces = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
-        assert {"payments", "storefront"} <= namespaces
-    finally:
-        process.send_signal(signal.SIGTERM)
-        exit_code = process.wait(timeout=WATCH_TIMEOUT)
+    ) as process:
+        try:
+            assert process.stdout is not None
+            listening = process.stdout.readline()
+            written = process.stdout.readline()
+            api = config.new_client_from_config(config_file=str(kubeconfig), context="emulator")
+            namespaces = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            exit_code = process.wait(timeout=WATCH_TIMEOUT)
+    assert listening.startswith("Kubernetes emulator listening on http://127.0.0.1:")
+    assert "kubeconfig:" in written
+    assert {"payments", "storefront"} <= namespaces
     assert exit_code == 0

@@ -76,6 +76,7 @@ class Command(BaseCommand):
     help = "Print the built-in health verdict of each document in YAML or JSON files."
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
+    stealth_options = ("stdin",)  # call_command(stdin=...) stands in for the terminal
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", metavar="PATH", help="file, folder or - (stdin)")

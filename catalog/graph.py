@@ -1,0 +1,193 @@
+"""Bounded neighbourhoods of an item: a recursive CTE over soft edges and parent links."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from django.db import connection
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from catalog.access import is_admin
+from catalog.models import ConfigChange, ConfigItem, ConfigRelationship
+
+Direction = Literal["incoming", "outgoing", "all"]
+Kind = Literal["hard", "soft", "both"]
+DIRECTIONS: tuple[str, ...] = ("incoming", "outgoing", "all")
+KINDS: tuple[str, ...] = ("hard", "soft", "both")
+MAX_DEPTH = 3
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 1000
+BADGE_WINDOW = timedelta(hours=1)
+PARENT_RELATION = "parent"
+
+# One step of the walk per edge family; `{near}`/`{far}` pick the direction of travel.
+_SOFT_STEP = """
+    SELECT r.{far}, w.depth + 1 FROM walk w
+    JOIN catalog_configrelationship r ON r.{near} = w.id AND r.deleted_at IS NULL
+    WHERE w.depth < %s {visible_far}"""
+_HARD_DOWN = """
+    SELECT c.id, w.depth + 1 FROM walk w
+    JOIN catalog_configitem c ON c.parent_id = w.id AND c.deleted_at IS NULL
+    WHERE w.depth < %s {visible_c}"""
+_HARD_UP = """
+    SELECT c.parent_id, w.depth + 1 FROM walk w
+    JOIN catalog_configitem c ON c.id = w.id AND c.parent_id IS NOT NULL
+    WHERE w.depth < %s {visible_parent}"""
+
+
+@dataclass
+class Node:
+    id: str
+    name: str
+    type: str
+    namespace: str
+    health: str
+    status: str
+    depth: int
+    recent_changes: int
+
+    def as_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    relation: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": f"{self.source}>{self.target}:{self.relation}", **self.__dict__}
+
+
+@dataclass
+class Graph:
+    root: str
+    depth: int
+    direction: str
+    limit: int
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    truncated: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root, "depth": self.depth, "direction": self.direction,
+            "limit": self.limit, "truncated": self.truncated,
+            "nodes": [n.as_json() for n in self.nodes],
+            "edges": [e.as_json() for e in self.edges],
+        }
+
+
+def clamp_depth(value: Any, default: int = 1) -> int:
+    try:
+        return min(max(int(value), 1), MAX_DEPTH)
+    except (TypeError, ValueError):
+        return default
+
+
+def clamp_limit(value: Any) -> int:
+    try:
+        return min(max(int(value), 1), MAX_LIMIT)
+    except (TypeError, ValueError):
+        return DEFAULT_LIMIT
+
+
+def _visible_sql(user: Any) -> tuple[str, list[Any]] | None:
+    """The for_user() subquery as SQL, so the walk never passes through hidden items."""
+    if is_admin(user):
+        return None
+    sql, params = ConfigItem.objects.for_user(user).values("id").query.sql_with_params()
+    return sql, list(params)
+
+
+def reachable(user: Any, root: uuid.UUID | str, depth: int = 1, direction: str = "all",
+              kind: str = "both", limit: int = DEFAULT_LIMIT) -> tuple[dict[str, int], bool]:
+    """Ids within `depth` steps of root (root included) with their distance; capped at limit."""
+    depth = clamp_depth(depth)
+    direction = direction if direction in DIRECTIONS else "all"
+    kind = kind if kind in KINDS else "both"
+    visible = _visible_sql(user)
+    vis_params: list[Any] = visible[1] if visible else []
+
+    def guard(column: str) -> str:
+        return f"AND {column} IN (SELECT vis.id FROM visible vis)" if visible else ""
+
+    steps: list[tuple[str, list[Any]]] = []
+    if kind in ("soft", "both"):
+        if direction in ("outgoing", "all"):
+            steps.append((_SOFT_STEP.format(near="config_id", far="related_id",
+                                            visible_far=guard("r.related_id")), [depth]))
+        if direction in ("incoming", "all"):
+            steps.append((_SOFT_STEP.format(near="related_id", far="config_id",
+                                            visible_far=guard("r.config_id")), [depth]))
+    if kind in ("hard", "both"):
+        if direction in ("outgoing", "all"):
+            steps.append((_HARD_DOWN.format(visible_c=guard("c.id")), [depth]))
+        if direction in ("incoming", "all"):
+            steps.append((_HARD_UP.format(visible_parent=guard("c.parent_id")), [depth]))
+    recursive = " UNION ".join(sql for sql, _ in steps)
+    params: list[Any] = [*vis_params, str(root)]
+    for _, step_params in steps:
+        params += step_params
+    params.append(limit + 1)
+    with_visible = f"visible(id) AS ({visible[0]})," if visible else ""
+    # UNION (not UNION ALL) over (id, depth) is the visited set: each id appears at most once
+    # per depth, so cycles stop at MAX_DEPTH instead of enumerating paths.
+    sql = f"""
+        WITH RECURSIVE {with_visible}
+        walk(id, depth) AS (
+            SELECT %s::uuid, 0
+            UNION {recursive}
+        )
+        SELECT id, MIN(depth) AS d FROM walk GROUP BY id ORDER BY d, id LIMIT %s
+    """  # noqa: S608 - only fixed fragments are interpolated; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    truncated = len(rows) > limit
+    return {str(row[0]): row[1] for row in rows[:limit]}, truncated
+
+
+def neighbourhood(user: Any, root: uuid.UUID | str, depth: int = 1, direction: str = "all",
+                  limit: int = DEFAULT_LIMIT, kind: str = "both") -> Graph:
+    """Nodes coloured by health with recent-change badges, and the edges between them."""
+    depth = clamp_depth(depth)
+    limit = clamp_limit(limit)
+    direction = direction if direction in DIRECTIONS else "all"
+    distances, truncated = reachable(user, root, depth, direction, kind, limit)
+    ids = list(distances)
+    since = timezone.now() - BADGE_WINDOW
+    recent = (
+        ConfigChange.objects.filter(config_id=OuterRef("pk"), created_at__gte=since)
+        .order_by().values("config_id").annotate(n=Count("id")).values("n")
+    )
+    items = (
+        ConfigItem.objects.filter(pk__in=ids)
+        .annotate(recent=Coalesce(Subquery(recent), 0))
+        .only("id", "name", "type", "namespace", "health", "status", "parent_id")
+    )
+    graph = Graph(root=str(root), depth=depth, direction=direction, limit=limit,
+                  truncated=truncated)
+    parents: list[Edge] = []
+    for item in items:
+        key = str(item.pk)
+        graph.nodes.append(Node(
+            id=key, name=item.name, type=item.type, namespace=item.namespace,
+            health=item.health, status=item.status, depth=distances[key],
+            recent_changes=item.recent,
+        ))
+        if item.parent_id and str(item.parent_id) in distances:
+            parents.append(Edge(str(item.parent_id), key, PARENT_RELATION))
+    graph.nodes.sort(key=lambda n: (n.depth, n.type, n.name, n.id))
+    soft = ConfigRelationship.objects.filter(
+        Q(config_id__in=ids) & Q(related_id__in=ids), deleted_at__isnull=True
+    ).values_list("config_id", "related_id", "relation")
+    graph.edges = sorted(
+        parents + [Edge(str(a), str(b), rel) for a, b, rel in soft],
+        key=lambda e: (e.source, e.target, e.relation),
+    )
+    return graph
