@@ -206,7 +206,7 @@ class Ingestor:
                 )
             for _, type_ in gone:
                 self.stats.bump(type_, "deleted")
-            self._emit([("config.deleted", g[0], {"delete_reason": reason}) for g in gone])
+            self.emit([("config.deleted", g[0], {"delete_reason": reason}) for g in gone])
         return len(gone)
 
     @property
@@ -338,7 +338,7 @@ class Ingestor:
             if p.verdict.health in ("unhealthy", "warning"):
                 events.append((f"config.{p.verdict.health}", p.item.id,
                                {"previous": None, "current": _verdict_dict(p.verdict)}))
-        self._emit(events)
+        self.emit(events)
         self._record_item_changes([(p, None) for p in new if p.item.id in inserted])
 
     def _update_changed(self, changed: list[_Prepared],
@@ -374,7 +374,7 @@ class Ingestor:
                 self.stats.bump(p.item.type, "undeleted")
             pending.append((p, row))
         self._record_item_changes(pending, old_configs, events)
-        self._emit(events)
+        self.emit(events)
 
     def _old_configs(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
         if not ids:
@@ -477,7 +477,7 @@ class Ingestor:
         for change, fp in external:
             self._upsert_external(change, fp, events)
         if emit is None:
-            self._emit(events)
+            self.emit(events)
 
     def _change_row(self, change_id: uuid.UUID, change: ChangeInput, fp: str) -> tuple:
         at = change.created_at or self.now
@@ -538,7 +538,7 @@ class Ingestor:
         else:
             self.stats.bump(change.type or "?", "changes_deduped")
 
-    def _emit(self, events: list[tuple[str, uuid.UUID, dict[str, Any]]]) -> None:
+    def emit(self, events: list[tuple[str, uuid.UUID, dict[str, Any]]]) -> None:
         """Outbox rows in the same transaction as the change, then one NOTIFY per batch."""
         if not events:
             return
@@ -712,7 +712,7 @@ class Ingestor:
             )
         for _, type_ in gone:
             self.stats.bump(type_, "deleted")
-        self._emit([("config.deleted", g[0], {"delete_reason": "stale"}) for g in gone])
+        self.emit([("config.deleted", g[0], {"delete_reason": "stale"}) for g in gone])
 
 
 _KEEP = object()

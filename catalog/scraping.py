@@ -88,11 +88,16 @@ class RunLog:
             self.echo(line)
 
 
-def _rules(config: ScrapeConfig) -> list[Rule]:
+def rules_for(config: ScrapeConfig | None) -> list[Rule]:
     """Scraper-scoped rules first, then global ones, each list in `order`."""
-    rows = list(HealthRule.objects.filter(enabled=True, scraper=config).order_by("order")) + list(
+    scoped = (HealthRule.objects.filter(enabled=True, scraper=config).order_by("order")
+              if config is not None else [])
+    rows = list(scoped) + list(
         HealthRule.objects.filter(enabled=True, scope=HealthRule.Scope.GLOBAL).order_by("order")
     )
+    if config is None:
+        return [Rule(types=tuple(r.types), when=r.when, health=r.health, status=r.status,
+                     ready=r.ready, message=r.message) for r in rows]
     inline = [
         Rule(types=tuple(group.get("types") or ()), when=r["when"], health=r.get("health", ""),
              status=r.get("status", ""), ready=r.get("ready", ""), message=r.get("message", ""))
@@ -136,7 +141,7 @@ def execute(run_id: uuid.UUID | str, progress: Callable[[int], None] | None = No
             scraper_key=f"{config.namespace}/{config.name}", spec=config.spec,
             agent_id=config.agent_id, max_document_bytes=settings.FLIGHTDECK_MAX_DOCUMENT_BYTES,
         )
-        ingestor = Ingestor(scraper_id=config.id, agent_id=config.agent_id, rules=_rules(config))
+        ingestor = Ingestor(scraper_id=config.id, agent_id=config.agent_id, rules=rules_for(config))
         last_beat = time.monotonic()
         count = 0
         for produced in scraped(config, ctx):

@@ -18,3 +18,10 @@ def dispatch_due_scrapes() -> None:
 @shared_task(queue="scrape", soft_time_limit=60, time_limit=90)
 def reap_expired_runs() -> None:
     scraping.reap()
+
+
+@shared_task(queue="default", soft_time_limit=600, time_limit=660)
+def reassess_clock_health() -> None:
+    from catalog.reassess import reassess
+
+    reassess()

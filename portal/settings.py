@@ -179,6 +179,8 @@ CELERY_TASK_ROUTES = {"catalog.tasks.*": {"queue": "scrape"}}
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scrapes": {"task": "catalog.tasks.dispatch_due_scrapes", "schedule": 30.0},
     "reap-expired-scrape-leases": {"task": "catalog.tasks.reap_expired_runs", "schedule": 60.0},
+    # Verdicts that depend on the clock (restart windows, certificate expiry) move on their own.
+    "reassess-clock-health": {"task": "catalog.tasks.reassess_clock_health", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("FLIGHTDECK_CELERY_EAGER", False)
 

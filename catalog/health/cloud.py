@@ -54,7 +54,9 @@ class StateEntry:
     fields: dict[str, dict[str, StateVerdict | None]]
 
 
+# Tables added in code, and a counter that changes with them so memoised merges stay correct.
 _registered: list[dict[str, StateEntry]] = []
+_generation = 0
 
 
 def _word_key(word: Any) -> str:
@@ -114,27 +116,31 @@ def _load_file(path: str, mtime_ns: int) -> dict[str, StateEntry]:
     return parse_state_table(raw or {}, path)
 
 
-def _file_tables() -> list[dict[str, StateEntry]]:
+def _file_keys() -> tuple[tuple[str, int], ...]:
+    """The table files in precedence order, each with its modification time."""
     paths = [str(BUNDLED_TABLE)]
     paths += [p for p in os.environ.get(STATE_FILES_ENV, "").split(":") if p.strip()]
-    tables = []
+    keys = []
     for path in paths:
         try:
-            mtime = os.stat(path).st_mtime_ns
+            keys.append((path, os.stat(path).st_mtime_ns))
         except OSError as exc:
             raise FlightdeckError(f"cannot read health state table {path}: {exc}") from exc
-        tables.append(_load_file(path, mtime))
-    return tables
+    return tuple(keys)
 
 
 def register_state_table(table: Mapping[str, Any], source: str = "registered table") -> None:
     """Add a table in code (tests, plugins of the scraper kind); it wins over the files."""
+    global _generation
     _registered.append(parse_state_table(table, source))
+    _generation += 1
 
 
 def unregister_state_tables() -> None:
     """Drop tables added with register_state_table (tests use this to stay independent)."""
+    global _generation
     _registered.clear()
+    _generation += 1
 
 
 def _merge(entries: list[StateEntry]) -> StateEntry:
@@ -147,9 +153,12 @@ def _merge(entries: list[StateEntry]) -> StateEntry:
     return StateEntry(messages, fields)
 
 
-def state_entry(type_name: str) -> StateEntry | None:
-    """The merged table for a type: exact names beat globs, later sources beat earlier ones."""
-    tables = [*_file_tables(), *_registered]
+@lru_cache(maxsize=512)
+def _merged_entry(
+    type_name: str, files: tuple[tuple[str, int], ...], generation: int
+) -> StateEntry | None:
+    """Memoised on everything it reads: file versions and the registration generation."""
+    tables = [*(_load_file(path, mtime) for path, mtime in files), *_registered]
     exact = [t[type_name] for t in tables if type_name in t]
     if exact:
         return _merge(exact)
@@ -160,6 +169,11 @@ def state_entry(type_name: str) -> StateEntry | None:
         if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(type_name, pattern)
     ]
     return _merge(globbed) if globbed else None
+
+
+def state_entry(type_name: str) -> StateEntry | None:
+    """The merged table for a type: exact names beat globs, later sources beat earlier ones."""
+    return _merged_entry(type_name, _file_keys(), _generation)
 
 
 def _lookup(words: dict[str, StateVerdict | None], word: str) -> tuple[str, StateVerdict | None]:

@@ -5,26 +5,38 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[str | int, ...]:
+    """`a.b[0]` as ("a", "b", 0), parsed once per distinct path (handlers reuse a few dozen)."""
+    return tuple(int(index) if index else key for key, index in _SEGMENT.findall(path))
+
+
+def _is_mapping(value: Any) -> bool:
+    # Parsed JSON is plain dicts; the ABC check is several times slower, so it comes second.
+    return isinstance(value, dict) or isinstance(value, Mapping)
+
+
 def dig(obj: Any, path: str, default: Any = None, *, ignore_case: bool = False) -> Any:
     """Follow `a.b[0].c` without raising, because any level may be missing or the wrong shape."""
     current = obj
-    for key, index in _SEGMENT.findall(path):
-        if index:
-            if not isinstance(current, list) or int(index) >= len(current):
+    for step in _steps(path):
+        if isinstance(step, int):
+            if not isinstance(current, list) or step >= len(current):
                 return default
-            current = current[int(index)]
+            current = current[step]
             continue
-        if not isinstance(current, Mapping):
+        if not _is_mapping(current):
             return default
-        if key in current:
-            current = current[key]
+        if step in current:
+            current = current[step]
         elif ignore_case:
-            folded = key.casefold()
+            folded = step.casefold()
             match = next(
                 (k for k in current if isinstance(k, str) and k.casefold() == folded), None
             )
@@ -38,14 +50,14 @@ def dig(obj: Any, path: str, default: Any = None, *, ignore_case: bool = False) 
 
 def mapping(value: Any) -> Mapping[str, Any]:
     """A field that should be an object but is absent or garbled reads as empty."""
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else {}
 
 
 def items(value: Any) -> list[Mapping[str, Any]]:
     """Lists of objects (containers, conditions) skipping entries of the wrong shape."""
     if not isinstance(value, list):
         return []
-    return [entry for entry in value if isinstance(entry, Mapping)]
+    return [entry for entry in value if _is_mapping(entry)]
 
 
 def text(value: Any) -> str:

@@ -44,7 +44,9 @@ def test_now_defaults_to_the_current_time() -> None:
         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Pending"}]},
     }
 
-    assert (assess(fresh).health, assess(fresh).ready) == ("healthy", False)
+    verdict = assess(fresh)
+
+    assert (verdict.health, verdict.ready) == ("healthy", False)
 
 
 def test_non_mapping_cannot_be_assessed() -> None:
@@ -65,34 +67,75 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-FIELDS = st.sampled_from(
+# Field names the handlers read, so random values land where they are looked for.
+KEYS = st.sampled_from(
     [
-        "status",
-        "spec",
-        "metadata",
-        "State",
-        "status.conditions",
-        "spec.replicas",
+        "phase",
+        "reason",
+        "conditions",
+        "replicas",
+        "readyReplicas",
+        "updatedReplicas",
+        "availableReplicas",
+        "observedGeneration",
+        "active",
+        "failed",
+        "lastScheduleTime",
+        "lastSuccessfulTime",
+        "notAfter",
+        "notBefore",
+        "loadBalancer",
+        "health",
+        "sync",
+        "operationState",
+        "desiredNumberScheduled",
+        "numberAvailable",
+        "currentReplicas",
+        "desiredReplicas",
+        "startTime",
+        "lastStatus",
+        "deployments",
+        "containers",
     ]
+)
+STATE = st.dictionaries(
+    st.sampled_from(["waiting", "running", "terminated"]),
+    st.dictionaries(st.sampled_from(["reason", "exitCode", "finishedAt", "signal"]), JSON),
+)
+CONTAINER = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": JSON,
+        "ready": JSON,
+        "restartCount": JSON,
+        "state": STATE | JSON,
+        "lastState": STATE | JSON,
+        "started": JSON,
+    },
+)
+CONDITION = st.dictionaries(
+    st.sampled_from(["type", "status", "reason", "message", "lastTransitionTime"]),
+    st.sampled_from(["Ready", "True", "False", "Stalled", "Issuing", "2024-05-01T11:00:00Z"])
+    | JSON,
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     type_name=st.sampled_from(
         [*sorted(REGISTRY), "AWS::ECS::Task", "AWS::ECS::Service", "AWS::EKS::Cluster", "Other"]
     ),
-    status=JSON,
-    spec=JSON,
-    conditions=st.lists(
-        st.dictionaries(st.sampled_from(["type", "status", "reason", "lastTransitionTime"]), JSON),
-        max_size=3,
-    ),
+    status=st.dictionaries(KEYS, JSON) | JSON,
+    spec=st.dictionaries(KEYS, JSON) | JSON,
+    conditions=st.lists(CONDITION, max_size=3),
+    containers=st.lists(CONTAINER, max_size=2),
 )
-def test_any_shape_gives_a_verdict(type_name: str, status: Any, spec: Any, conditions: Any) -> None:
+def test_any_shape_gives_a_verdict(
+    type_name: str, status: Any, spec: Any, conditions: Any, containers: Any
+) -> None:
     obj = {"spec": spec, "status": status, "metadata": {"generation": spec}}
     if isinstance(status, dict):
-        status["conditions"] = conditions
+        status.update(conditions=conditions, containerStatuses=containers)
 
     verdict = assess(obj, type_name, NOW)
 
