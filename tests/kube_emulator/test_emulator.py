@@ -54,9 +54,7 @@ def config_map(name: str, namespace: str = "team-a", **labels: str) -> dict[str,
     }
 
 
-def collect_watch(
-    func: Any, *args: Any, sink: queue.Queue[Any], **kwargs: Any
-) -> threading.Thread:
+def collect_watch(func: Any, *args: Any, sink: queue.Queue[Any], **kwargs: Any) -> threading.Thread:
     """Consume a watch on a thread, putting (type, name, rv) tuples and then None on `sink`."""
 
     def consume() -> None:
@@ -103,7 +101,8 @@ def test_discovery_answers_version_api_and_apis_with_and_without_trailing_slash(
     assert client.CoreApi(api).get_api_versions().versions == ["v1"]
     groups = {group.name for group in client.ApisApi(api).get_api_versions().groups}
     assert {"apps", "apiextensions.k8s.io", "networking.k8s.io"} <= groups
-    assert client.CoreV1Api(api).get_api_resources().group_version == "v1"
+    core_resources = client.CoreV1Api(api).get_api_resources(_preload_content=False)
+    assert json.loads(core_resources.data)["groupVersion"] == "v1"
     for path in ("/version", "/api", "/apis", "/apis/apps/v1"):
         with urllib.request.urlopen(emu.url + path, timeout=WATCH_TIMEOUT) as response:
             assert response.status == 200
@@ -508,8 +507,10 @@ def test_request_latency_does_not_grow_with_request_count(
         started = time.perf_counter()
         core.read_namespaced_config_map("cm-7", "team-a")
         durations.append(time.perf_counter() - started)
+    # Lower quartiles: a per-request cost that grows with the log shows in them, while
+    # contention from other processes on a shared machine mostly does not.
     first, last = sorted(durations[:50]), sorted(durations[-50:])
-    assert last[25] <= 3 * first[25]
+    assert last[12] <= 3 * first[12]
 
 
 def test_demo_seed_is_a_realistic_cluster() -> None:
@@ -549,8 +550,8 @@ def test_synthetic_cluster_is_deterministic_and_loads_10k_pods() -> None:
     assert synthetic_cluster(200, seed=3) != synthetic_cluster(200, seed=4)
     with running_emulator(seed="bench:10000") as emu:
         core = client.CoreV1Api(emu.api_client())
-        page = core.list_pod_for_all_namespaces(limit=500)
-        assert page.metadata.remaining_item_count == 9500
+        page = core.list_pod_for_all_namespaces(limit=500, _preload_content=False)
+        assert json.loads(page.data)["metadata"]["remainingItemCount"] == 9500
     assert sum(1 for obj in read_seed("bench:100") if obj["kind"] == "Pod") == 100
 
 
