@@ -1,4 +1,4 @@
-"""Admin for every catalog model, usable at 100k rows: no full counts, raw-id FKs, indexed filters."""
+"""Admin for every catalog model, usable at 100k rows: no full counts, raw-id foreign keys."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet

@@ -18,8 +18,8 @@ from catalog.models import (
     ScrapeConfig,
     ScrapeRun,
 )
-from portal.ids import natural_id
 from portal.access_rules import ADMIN, OBJECT, PUBLIC, rule_for
+from portal.ids import natural_id
 from tests.catalog.scrape_helpers import file_scraper, run_now
 
 MARKER = "team-a-secret-marker"
