@@ -5,6 +5,7 @@ Rules:
 - public: no login (probes, the login page);
 - login: any authenticated person; the page shows only rows for_user() allows;
 - object: login, and the object in the URL must be visible to the person (404 otherwise);
+- own: login, and the object must belong to the person (their API tokens);
 - admin: Django admin, staff only.
 """
 
@@ -13,6 +14,7 @@ from fnmatch import fnmatchcase
 PUBLIC = "public"
 LOGIN = "login"
 OBJECT = "object"
+OWN = "own"
 ADMIN = "admin"
 
 RULES: dict[str, str] = {
@@ -40,6 +42,7 @@ RULES: dict[str, str] = {
     "*-list": LOGIN,
     "*-detail": OBJECT,
     "scrapeconfig-run": OBJECT,
+    "apitoken-detail": OWN,
 }
 
 

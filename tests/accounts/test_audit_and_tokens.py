@@ -92,3 +92,28 @@ def test_run_now_needs_the_run_permission(client, alice):
 
     assert denied.status_code == 404
     assert allowed.status_code == 302 and config.runs.count() == 1
+
+
+def test_token_api_creates_once_shown_tokens_and_revokes_them(client, alice):
+    client.force_login(alice)
+
+    created = client.post("/api/v1/tokens/", {"name": "ci"}, content_type="application/json")
+    raw = created.json()["token"]
+    listed = client.get("/api/v1/tokens/").json()["results"]
+    client.logout()
+    used = client.get("/api/v1/catalog/items/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    revoke = client.delete(f"/api/v1/tokens/{created.json()['id']}/",
+                           HTTP_AUTHORIZATION=f"Bearer {raw}")
+    after = client.get("/api/v1/catalog/items/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert created.status_code == 201 and raw.startswith("fd_")
+    assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
+    assert (used.status_code, revoke.status_code, after.status_code) == (200, 204, 401)
+    assert AuditEvent.objects.filter(action="token.create", outcome="success").count() == 1
+
+
+def test_token_api_lists_only_my_tokens(client, alice, bob):
+    create_token(bob, "bobs")
+    client.force_login(alice)
+
+    assert client.get("/api/v1/tokens/").json()["results"] == []
