@@ -207,6 +207,11 @@ class ConfigItem(models.Model):
     path = models.TextField(blank=True)
     properties = models.JSONField(default=list, blank=True)
     source = models.TextField(blank=True)
+    # Refreshed by the cost job from cost rows (not part of the scraped content hash).
+    cost_per_minute = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    cost_total_1d = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    cost_total_7d = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    cost_total_30d = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     managed_by = models.CharField(max_length=10, default="scraper")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -46,6 +46,17 @@ def make_person(email: str, *roles: str, superuser: bool = False) -> Any:
     return person
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """A test database per run: two suites on one server (CI, a developer) never collide."""
+    from django.conf import settings
+
+    suffix = os.environ.get("FLIGHTDECK_TEST_DB_SUFFIX") or str(os.getpid())
+    for db in settings.DATABASES.values():
+        db.setdefault("TEST", {})
+        db["TEST"]["NAME"] = f"test_{db['NAME']}_{suffix}"
+
+
 @pytest.fixture
 def root(db: None) -> Any:
     return make_person("root@example.com", "admin", superuser=True)

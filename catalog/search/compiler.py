@@ -232,7 +232,7 @@ def _text_equal(field: _Field, value: Word, column: str | None = None) -> Q:
     return _pattern_kwargs(column, shape, core)
 
 
-def _name_match(field: _Field, value: Word, shape: str, core: str) -> Q:
+def _name_match(field: _Field, shape: str, core: str) -> Q:
     """Lower(name) with a lowercased LIKE: the trigram and text_pattern_ops indexes apply."""
     expr = Lower(field.column)
     core = core.lower()
@@ -304,7 +304,10 @@ def _json_order(field: _Field, op: str, value: Word, now: datetime) -> Q:
         numeric = _as_number(text)
         return _guarded(_COMPARE[op](numeric, number), numeric)
     if not value.quoted and _is_date(value.text):
-        moment, end = _datetime(value, now)
+        try:
+            moment, end = _datetime(value, now)
+        except SearchError:  # a version like 2024-01-01-rc1 still compares as text
+            return _guarded(_COMPARE[op](text, value.text), text)
         bound = end if end is not None and op in (">", "<=") else moment
         stamp = _iso(bound).removesuffix("T00:00:00Z") if end is not None else _iso(bound)
         strict = {">": GreaterThanOrEqual, "<=": LessThan} if end is not None else {}
@@ -346,7 +349,7 @@ def _enum_match(field: _Field, op: str, value: Word) -> Q:
         raise SearchError(f"{field.name} takes = or !=, not {op}", value.pos)
     rank = choices.index(word)
     keep = {
-        ">": choices[rank + 1:],
+        ">": choices[rank + 1 :],
         ">=": choices[rank:],
         "<": choices[:rank],
         "<=": choices[: rank + 1],
@@ -362,10 +365,12 @@ def _ref_match(field: _Field, value: Word) -> Q:
         pass
     if field.name == "scraper" and "/" in value.text and not value.wildcard:
         namespace, _, name = value.text.partition("/")
-        return Q(**{
-            f"{field.column}__namespace__iexact": namespace,
-            f"{field.column}__name__iexact": name,
-        })
+        return Q(
+            **{
+                f"{field.column}__namespace__iexact": namespace,
+                f"{field.column}__name__iexact": name,
+            }
+        )
     return _text_equal(field, value, column=f"{field.column}__name")
 
 
@@ -389,7 +394,7 @@ def _external_id_match(field: _Field, value: Word) -> Q:
 def _equal(field: _Field, value: Word, now: datetime) -> Q:
     kind = field.kind
     if kind == "name":
-        return _name_match(field, value, *_shape(value))
+        return _name_match(field, *_shape(value))
     if kind == "text":
         return _text_equal(field, value)
     if kind == "type":
@@ -466,7 +471,7 @@ def _bare(node: Bare, target: Target) -> Q:
     prefix = "config__" if target == "changes" else ""
     field = _Field("name", prefix, "name", (), node.pos)
     shape, core = _shape(node.value)
-    return _name_match(field, node.value, "prefix" if shape == "exact" else shape, core)
+    return _name_match(field, "prefix" if shape == "exact" else shape, core)
 
 
 def compile_node(node: Node, target: Target, now: datetime) -> Q:
@@ -540,7 +545,10 @@ def _run(qs: QuerySet, query: Query, target: Target, now: datetime | None) -> Qu
 
 
 def filter_items(
-    qs: QuerySet[ConfigItem], text: str, *, now: datetime | None = None,
+    qs: QuerySet[ConfigItem],
+    text: str,
+    *,
+    now: datetime | None = None,
     include_deleted: bool = False,
 ) -> SearchResult:
     """Narrow an already-visible item queryset by a search; the caller slices limit/offset."""

@@ -13,9 +13,7 @@ _SOFT_IN = (
     "SELECT r.config_id AS id FROM {rel} r WHERE r.related_id = w.id AND r.deleted_at IS NULL"
 )
 _HARD_OUT = "SELECT c.id AS id FROM {item} c WHERE c.parent_id = w.id"
-_HARD_IN = (
-    "SELECT c.parent_id AS id FROM {item} c WHERE c.id = w.id AND c.parent_id IS NOT NULL"
-)
+_HARD_IN = "SELECT c.parent_id AS id FROM {item} c WHERE c.id = w.id AND c.parent_id IS NOT NULL"
 
 
 def related_ids(start: str, direction: str, depth: int, kind: str) -> RawSQL:

@@ -208,15 +208,14 @@ def field_kind(path: tuple[str, ...], target: Target) -> tuple[str, str, tuple[s
     return fields_for(target)[path[0]], "", path
 
 
-def resolve_field(
-    segments: list[tuple[str, int]], target: Target, start: int
-) -> tuple[str, ...]:
+def resolve_field(segments: list[tuple[str, int]], target: Target) -> tuple[str, ...]:
     """Turn typed segments into the canonical field path, or say which part is wrong."""
     fields = fields_for(target)
     root, pos = segments[0]
     name = ALIASES.get(root.lower(), root.lower())
     if name not in fields:
-        close = difflib.get_close_matches(name, list(fields) + list(ALIASES), n=1)
+        aliases = [alias for alias, real in ALIASES.items() if real in fields]
+        close = difflib.get_close_matches(name, [*fields, *aliases], n=1)
         hint = field_listing(target)
         if close:
             hint = f"did you mean '{close[0]}'? {hint}"
@@ -226,7 +225,7 @@ def resolve_field(
     if kind == "item":
         if not rest:
             raise SearchError("'config' needs an item field, like config.type", pos)
-        return ("config", *resolve_field(rest, "items", rest[0][1]))
+        return ("config", *resolve_field(rest, "items"))
     if kind in KEYED:
         if not rest:
             example = "config.spec.replicas" if kind == "json" else f"{name}.app"
@@ -245,9 +244,7 @@ def check_wildcards(text: str, pos: int) -> None:
     star = inner.find("*")
     if star >= 0:
         offset = len(text) - len(text.lstrip("*"))
-        raise SearchError(
-            "'*' may appear only at the start or end of a value", pos + offset + star
-        )
+        raise SearchError("'*' may appear only at the start or end of a value", pos + offset + star)
 
 
 class _Parser:
@@ -297,7 +294,7 @@ class _Parser:
             if char in stop or char.isspace():
                 break
             self.pos += 1
-        return self.text[start:self.pos]
+        return self.text[start : self.pos]
 
     # -- grammar -----------------------------------------------------------
     def parse(self) -> Query:
@@ -443,7 +440,7 @@ class _Parser:
             raise SearchError(
                 f"unknown directive '{pieces[0][0]}'", start, "directives: @order, limit, offset"
             )
-        path = resolve_field(self.segments(pieces), self.target, start)
+        path = resolve_field(self.segments(pieces), self.target)
         if field_kind(path, self.target)[0] == "related":
             return self.related(path, op, start)
         values = [self.value(op)]
@@ -470,7 +467,7 @@ class _Parser:
         kinds = fields_for(self.target)
         is_path = any(p[1] for p in pieces) or "." in pieces[0][0]
         if is_path and not pieces[0][1] and kinds.get(root) in KEYED:
-            path = resolve_field(self.segments(pieces), self.target, start)
+            path = resolve_field(self.segments(pieces), self.target)
             kind, _, _ = field_kind(path, self.target)
             if kind not in KEYED:
                 raise SearchError(
@@ -522,7 +519,7 @@ class _Parser:
             pieces = self.read_head()
             if not pieces:
                 raise SearchError("expected a field to order by", self.pos)
-            path = resolve_field(self.segments(pieces), self.target, key_start)
+            path = resolve_field(self.segments(pieces), self.target)
             if field_kind(path, self.target)[0] == "related":
                 raise SearchError("cannot order by 'related'", key_start)
             keys.append(SortKey(path, descending, pos=key_start))
@@ -562,9 +559,7 @@ class _Parser:
             choice = self.read_run(_VALUE_STOP).lower()
             allowed = DIRECTIONS if key == "direction" else KINDS
             if choice not in allowed:
-                raise SearchError(
-                    f"{key} must be one of {', '.join(allowed)}", value_pos
-                )
+                raise SearchError(f"{key} must be one of {', '.join(allowed)}", value_pos)
             options[key] = choice
         return Related(path, target, pos=start, **{**RELATED_DEFAULTS, **options})  # type: ignore[arg-type]
 
@@ -575,7 +570,7 @@ def parse_field(text: str, *, target: Target = "items") -> tuple[str, ...]:
     pieces = parser.read_head()
     if not pieces or not parser.at_end():
         raise SearchError(f"'{text}' is not a field", parser.pos, field_listing(target))
-    return resolve_field(parser.segments(pieces), target, 0)
+    return resolve_field(parser.segments(pieces), target)
 
 
 def parse(text: str, *, target: Target = "items") -> Query:

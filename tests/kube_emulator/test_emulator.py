@@ -502,15 +502,12 @@ def test_request_latency_does_not_grow_with_request_count(
     emu: RunningEmulator, core: client.CoreV1Api
 ) -> None:
     emu.load([config_map(f"cm-{i}") for i in range(20)])
-    durations = []
     for _ in range(500):
-        started = time.perf_counter()
         core.read_namespaced_config_map("cm-7", "team-a")
-        durations.append(time.perf_counter() - started)
-    # Lower quartiles: a per-request cost that grows with the log shows in them, while
-    # contention from other processes on a shared machine mostly does not.
-    first, last = sorted(durations[:50]), sorted(durations[-50:])
-    assert last[12] <= 3 * first[12]
+    # kmock rescans its whole request log on every request; the cost stays flat only because
+    # the log is kept short. Assert the cause, not a wall-clock ratio that load makes flaky.
+    retained = len(emu.emulator._requests)
+    assert retained <= 2 * emu.emulator.request_log_tail
 
 
 def test_demo_seed_is_a_realistic_cluster() -> None:

@@ -48,7 +48,8 @@ def test_deploy_checks_are_clean_with_production_settings():
     base = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {**base, "DEBUG": "0", "SECRET_KEY": "x" * 60 + "-production-secret-value",
            "ALLOWED_HOSTS": "portal.example.com", "FLIGHTDECK_SECURE_SSL": "1",
-           "REDIS_URL": "rediss://:secret@redis.example.com:6379/0"}
+           "REDIS_URL": "rediss://:secret@redis.example.com:6379/0",
+           "FLIGHTDECK_SECRET_KEYS": "VbTMDKiGpAenpX8owCeInQEba4cxosgPf4CygDIs04E="}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env=env, capture_output=True, text=True, check=False,
