@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.audit import record
 from catalog import scraping
+from catalog import filtersets as f
 from catalog.api import serializers as s
 from catalog.models import (
     ConfigChange,
@@ -38,7 +39,7 @@ class ByCreated(Cursor):
 class ConfigItemViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ConfigItemSerializer
     pagination_class = Cursor
-    filterset_fields = ["type", "health", "namespace", "status", "scraper"]
+    filterset_class = f.ConfigItemFilterSet
 
     def get_queryset(self) -> QuerySet[ConfigItem]:
         items = ConfigItem.objects.for_user(self.request.user)
@@ -50,7 +51,7 @@ class ConfigItemViewSet(viewsets.ReadOnlyModelViewSet):
 class ConfigChangeViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ConfigChangeSerializer
     pagination_class = ByCreated
-    filterset_fields = ["config", "change_type", "severity", "source"]
+    filterset_class = f.ConfigChangeFilterSet
 
     def get_queryset(self) -> QuerySet[ConfigChange]:
         return ConfigChange.objects.for_user(self.request.user)
@@ -59,7 +60,7 @@ class ConfigChangeViewSet(viewsets.ReadOnlyModelViewSet):
 class ConfigRelationshipViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ConfigRelationshipSerializer
     pagination_class = Cursor
-    filterset_fields = ["config", "related", "relation"]
+    filterset_class = f.ConfigRelationshipFilterSet
 
     def get_queryset(self) -> QuerySet[ConfigRelationship]:
         return ConfigRelationship.objects.for_user(self.request.user).filter(
@@ -69,7 +70,7 @@ class ConfigRelationshipViewSet(viewsets.ReadOnlyModelViewSet):
 class ConfigInsightViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ConfigInsightSerializer
     pagination_class = Cursor
-    filterset_fields = ["config", "status", "analysis_type", "severity"]
+    filterset_class = f.ConfigInsightFilterSet
 
     def get_queryset(self) -> QuerySet[ConfigInsight]:
         return ConfigInsight.objects.for_user(self.request.user)
@@ -79,6 +80,7 @@ class ScrapeConfigViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
                           mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ScrapeConfigSerializer
     pagination_class = ByCreated
+    filterset_class = f.ScrapeConfigFilterSet
 
     def get_queryset(self) -> QuerySet[ScrapeConfig]:
         action = {"update": "change", "partial_update": "change", "destroy": "delete",
@@ -120,7 +122,7 @@ class ScrapeConfigViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
 class ScrapeRunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ScrapeRunSerializer
     pagination_class = ByCreated
-    filterset_fields = ["scrape_config", "status", "trigger"]
+    filterset_class = f.ScrapeRunFilterSet
 
     def get_queryset(self) -> QuerySet[ScrapeRun]:
         return ScrapeRun.objects.for_user(self.request.user)

@@ -93,3 +93,16 @@ def test_anonymous_is_sent_to_login_and_api_says_401(client, estate):
     assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
     assert api.status_code == 401
     assert api["Content-Type"] == "application/problem+json"
+
+
+def test_api_search_language_filters_within_what_the_person_may_see(estate, client, alice):
+    client.force_login(alice)
+
+    hit = client.get("/api/v1/catalog/items/", {"q": "type=configmap namespace=payments"})
+    hidden = client.get("/api/v1/catalog/items/", {"q": "namespace=checkout"})
+    bad = client.get("/api/v1/catalog/items/", {"q": "helth=unhealthy"})
+
+    assert [i["name"] for i in hit.json()["results"]] == ["payments-db-marker"]
+    assert hidden.json()["results"] == []
+    assert bad.status_code == 400 and bad["Content-Type"] == "application/problem+json"
+    assert "helth" in bad.json()["errors"]["q"][0] and "position 0" in bad.json()["errors"]["q"][0]
