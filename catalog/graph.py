@@ -23,19 +23,17 @@ MAX_LIMIT = 1000
 BADGE_WINDOW = timedelta(hours=1)
 PARENT_RELATION = "parent"
 
-# One step of the walk per edge family; `{near}`/`{far}` pick the direction of travel.
-_SOFT_STEP = """
-    SELECT r.{far}, w.depth + 1 FROM walk w
-    JOIN catalog_configrelationship r ON r.{near} = w.id AND r.deleted_at IS NULL
-    WHERE w.depth < %s {visible_far}"""
-_HARD_DOWN = """
-    SELECT c.id, w.depth + 1 FROM walk w
-    JOIN catalog_configitem c ON c.parent_id = w.id AND c.deleted_at IS NULL
-    WHERE w.depth < %s {visible_c}"""
-_HARD_UP = """
-    SELECT c.parent_id, w.depth + 1 FROM walk w
-    JOIN catalog_configitem c ON c.id = w.id AND c.parent_id IS NOT NULL
-    WHERE w.depth < %s {visible_parent}"""
+# Edge families as (here, next) pairs; the walk joins the ones its direction and kind allow.
+_EDGES = {
+    ("soft", "outgoing"): "SELECT config_id, related_id FROM catalog_configrelationship "
+                          "WHERE deleted_at IS NULL",
+    ("soft", "incoming"): "SELECT related_id, config_id FROM catalog_configrelationship "
+                          "WHERE deleted_at IS NULL",
+    ("hard", "outgoing"): "SELECT parent_id, id FROM catalog_configitem "
+                          "WHERE parent_id IS NOT NULL",
+    ("hard", "incoming"): "SELECT id, parent_id FROM catalog_configitem "
+                          "WHERE parent_id IS NOT NULL",
+}
 
 
 @dataclass
@@ -111,37 +109,25 @@ def reachable(user: Any, root: uuid.UUID | str, depth: int = 1, direction: str =
     direction = direction if direction in DIRECTIONS else "all"
     kind = kind if kind in KINDS else "both"
     visible = _visible_sql(user)
-    vis_params: list[Any] = visible[1] if visible else []
-
-    def guard(column: str) -> str:
-        return f"AND {column} IN (SELECT vis.id FROM visible vis)" if visible else ""
-
-    steps: list[tuple[str, list[Any]]] = []
-    if kind in ("soft", "both"):
-        if direction in ("outgoing", "all"):
-            steps.append((_SOFT_STEP.format(near="config_id", far="related_id",
-                                            visible_far=guard("r.related_id")), [depth]))
-        if direction in ("incoming", "all"):
-            steps.append((_SOFT_STEP.format(near="related_id", far="config_id",
-                                            visible_far=guard("r.config_id")), [depth]))
-    if kind in ("hard", "both"):
-        if direction in ("outgoing", "all"):
-            steps.append((_HARD_DOWN.format(visible_c=guard("c.id")), [depth]))
-        if direction in ("incoming", "all"):
-            steps.append((_HARD_UP.format(visible_parent=guard("c.parent_id")), [depth]))
-    recursive = " UNION ".join(sql for sql, _ in steps)
-    params: list[Any] = [*vis_params, str(root)]
-    for _, step_params in steps:
-        params += step_params
-    params.append(limit + 1)
+    kinds = ("soft", "hard") if kind == "both" else (kind,)
+    directions = ("outgoing", "incoming") if direction == "all" else (direction,)
+    edges = " UNION ALL ".join(_EDGES[(k, d)] for k in kinds for d in directions)
+    guard = "AND n.id IN (SELECT vis.id FROM visible vis)" if visible else ""
     with_visible = f"visible(id) AS ({visible[0]})," if visible else ""
+    params: list[Any] = [*(visible[1] if visible else []), str(root), depth, limit + 1]
     # UNION (not UNION ALL) over (id, depth) is the visited set: each id appears at most once
-    # per depth, so cycles stop at MAX_DEPTH instead of enumerating paths.
+    # per depth, so cycles stop at the depth bound instead of enumerating paths. Hidden and
+    # deleted items are never stepped on, so the walk cannot leak what lies behind them.
     sql = f"""
         WITH RECURSIVE {with_visible}
         walk(id, depth) AS (
             SELECT %s::uuid, 0
-            UNION {recursive}
+            UNION
+            SELECT e.next, w.depth + 1
+            FROM walk w
+            JOIN ({edges}) AS e(here, next) ON e.here = w.id
+            JOIN catalog_configitem n ON n.id = e.next AND n.deleted_at IS NULL {guard}
+            WHERE w.depth < %s
         )
         SELECT id, MIN(depth) AS d FROM walk GROUP BY id ORDER BY d, id LIMIT %s
     """  # noqa: S608 - only fixed fragments are interpolated; values are parameters

@@ -24,25 +24,25 @@ from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
 from kubernetes import watch as k8s_watch
-from kubernetes.client.exceptions import ApiException
 
 from catalog.diff import canonical_json
 from catalog.identity import kubernetes_item_id
 from catalog.ingest import Ingestor
 from catalog.scrapers.base import ScrapeContext, ScrapedItem
 from catalog.scrapers.kubernetes import (
-    REQUEST_ERRORS,
     ApiResource,
     EntrySettings,
     KubeApi,
     ListFailed,
     ListResult,
+    api_exception,
     connect,
     discover,
-    existing_ids,
     failure,
     list_objects,
     record_event_changes,
+    request_errors,
+    split_stored,
 )
 from portal.errors import ScrapeError
 
@@ -79,6 +79,7 @@ def _rv(obj: dict[str, Any]) -> int | None:
 @dataclass
 class StreamStats:
     lists: int = 0
+    watches: int = 0
     relists: int = 0
     resumes: int = 0
     events: int = 0
@@ -94,6 +95,7 @@ class KindStream:
         self.resource = resource
         self.namespace = namespace
         self.stats = StreamStats()
+        self.rv = ""  # the newest resourceVersion seen; empty means "list first"
         self._watch: k8s_watch.Watch | None = None
         self.thread = threading.Thread(
             target=self.run, daemon=True,
@@ -107,30 +109,31 @@ class KindStream:
 
     def run(self) -> None:
         stop = self.cluster.stopping
-        rv = ""
         backoff = BACKOFF_START
         while not stop.is_set():
             try:
-                if not rv:
-                    rv = self._list()
-                rv = self._watch_from(rv)
+                if not self.rv:
+                    self.rv = self._list()
+                self._watch_from()
                 backoff = BACKOFF_START
-            except ApiException as exc:
+            except api_exception() as exc:
                 if exc.status == 410:
                     log.info("watch expired (410), relisting", extra=self._extra())
                     self.stats.relists += 1
-                    rv = ""
+                    self.rv = ""
                     continue
                 self._failed(exc, backoff)
                 if exc.status in (400, 401, 403, 404):
-                    rv = ""  # the kind or our rights changed: start over from a list
+                    self.rv = ""  # the kind or our rights changed: start over from a list
                 backoff = min(backoff * 2, BACKOFF_MAX)
             except ListFailed as exc:
                 self._failed(exc, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
-            except REQUEST_ERRORS as exc:
+            except Exception as exc:  # dropped connections, and a reader must outlive surprises
                 if stop.is_set():
                     break
+                if not isinstance(exc, request_errors()):
+                    log.exception("watch stream error", extra=self._extra())
                 self.stats.resumes += 1
                 self._failed(exc, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
@@ -156,13 +159,15 @@ class KindStream:
         self.stats.lists += 1
         return result.resource_version
 
-    def _watch_from(self, rv: str) -> str:
-        """Streams until the server's timeout (returns the newest rv) or a failure (raises)."""
+    def _watch_from(self) -> None:
+        """Streams from self.rv until the server's timeout; self.rv follows every event, so a
+        failure resumes where it stopped."""
         self._watch = k8s_watch.Watch()
+        self.stats.watches += 1
         query = self.cluster.settings.query(self.resource)
         stream = self._watch.stream(
             self.cluster.api.watch_call, self.resource.path(self.namespace),
-            resource_version=rv, timeout_seconds=WATCH_TIMEOUT_SECONDS,
+            resource_version=self.rv, timeout_seconds=WATCH_TIMEOUT_SECONDS,
             allow_watch_bookmarks=True, label_selector=query.get("labelSelector"),
             field_selector=query.get("fieldSelector"),
             _request_timeout=(10, WATCH_TIMEOUT_SECONDS + 30),
@@ -172,14 +177,12 @@ class KindStream:
                 if self.cluster.stopping.is_set():
                     break
                 obj = event.get("raw_object") or {}
-                new_rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
                 if event.get("type") != "BOOKMARK":
                     self.stats.events += 1
                     self._emit(str(event.get("type")), obj, live=True)
-                rv = new_rv or rv
+                self.rv = str((obj.get("metadata") or {}).get("resourceVersion") or self.rv)
         finally:
             self._watch = None
-        return rv
 
     def _emit(self, kind: str, obj: dict[str, Any], *, live: bool) -> None:
         cluster = self.cluster
@@ -207,6 +210,7 @@ class ClusterWatch:
         self.config_id: uuid.UUID = config.pk
         self.agent_id: uuid.UUID = config.agent_id
         self.where = f"{config.namespace}/{config.name} kubernetes[{index}]"
+        self.namespace = config.namespace
         self.entry = entry
         self.fingerprint = entry_fingerprint(config, entry)
         self.settings = EntrySettings.parse(entry, f"kubernetes[{index}]",
@@ -221,7 +225,7 @@ class ClusterWatch:
         self.stopping = threading.Event()
         self.queue: queue.Queue[Op] = queue.Queue(maxsize=QUEUE_MAX)
         self.streams: list[KindStream] = []
-        self.api: KubeApi | None = None  # type: ignore[assignment]
+        self.api: KubeApi | None = None
         self.refetchable: dict[tuple[str, str], ApiResource] = {}
         self.ready = threading.Event()  # set once every stream has started
         self.batches = 0
@@ -283,13 +287,13 @@ class ClusterWatch:
         backoff = BACKOFF_START
         while not self.stopping.is_set():
             try:
-                self.api = connect(self.entry, self.stopping)
+                self.api = connect(self.entry, self.stopping, self.namespace)
                 resources, failed = discover(self.api)
                 for group in failed:
                     log.warning("API group discovery failed: %s", group,
                                 extra={"scraper": self.where})
                 break
-            except (ScrapeError, *REQUEST_ERRORS) as exc:
+            except (ScrapeError, *request_errors()) as exc:
                 reason = str(exc) if isinstance(exc, ScrapeError) else failure(exc)
                 log.warning("cannot reach the cluster, retrying in %.1fs: %s", backoff, reason,
                             extra={"scraper": self.where})
@@ -311,10 +315,10 @@ class ClusterWatch:
 
     def _load_rules(self) -> None:
         from catalog.models import ScrapeConfig
-        from catalog.scraping import _rules
+        from catalog.scraping import rules_for
 
         config = ScrapeConfig.objects.filter(pk=self.config_id).first()
-        self._rules = _rules(config) if config is not None else []
+        self._rules = rules_for(config) if config is not None else []
 
     # -- readers' helpers -------------------------------------------------------------------
 
@@ -327,7 +331,7 @@ class ClusterWatch:
             return
         try:
             obj = self.api.get(resource.path(involved.get("namespace"), involved["name"]))
-        except REQUEST_ERRORS:
+        except request_errors():
             return  # gone already, or unreadable: the next full scrape settles it
         item = self.settings.item(obj, resource, self.ctx)
         if item is not None:
@@ -388,8 +392,8 @@ class ClusterWatch:
                 self._last_rv.pop(object_id, None)
         changes = [c for c in map(self.settings.event_change, events) if c is not None]
         if changes:
-            stored = existing_ids(list({target for target, _ in changes}))
-            record_event_changes([c for c in changes if c[0] in stored], self.agent_id)
+            ready, _waiting = split_stored(changes)  # an object never stored has no timeline
+            record_event_changes(ready, self.agent_id)
 
 
 def entry_fingerprint(config: Any, entry: dict[str, Any]) -> str:
@@ -451,6 +455,7 @@ class Watcher:
                 self.stop_event.wait(max(0.0, self.refresh - (time.monotonic() - started)))
         finally:
             self.shutdown()
+            connection.close()
 
     def shutdown(self) -> None:
         for watch in self.watches.values():

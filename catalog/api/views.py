@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.audit import record
-from catalog import scraping
 from catalog import filtersets as f
+from catalog import scraping
 from catalog.api import serializers as s
 from catalog.models import (
     ConfigChange,

@@ -22,21 +22,21 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import urllib3
 from django.db import transaction
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from catalog.diff import canonical_json
+from catalog.identity import kubernetes_alias
 from catalog.masking import apply_transforms
 from catalog.scrapers import k8s_objects
 from catalog.scrapers.base import Problem, ScrapeContext, ScrapedItem
-from portal.errors import ExpressionError, ScrapeError
+from portal.errors import ExpressionError, FlightdeckError, ScrapeError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient, Configuration
 
 log = logging.getLogger("flightdeck.scrape.kubernetes")
 
@@ -55,6 +55,8 @@ EVENT_SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Fields that move on every heartbeat or write without the object changing.
 NOISY_CONDITION_FIELDS = ("lastHeartbeatTime", "lastProbeTime")
 GLOB_CHARS = frozenset("*?[")
+# An Event as a change: (the involved object's id, or its alias), ChangeInput kwargs.
+EventChange = tuple[uuid.UUID | str, dict[str, Any]]
 
 
 # -- talking to the apiserver -----------------------------------------------------------------
@@ -89,7 +91,7 @@ class ApiResource:
 class KubeApi:
     """Raw JSON over the official client's ApiClient: no model (de)serialisation per object."""
 
-    def __init__(self, api_client: k8s_client.ApiClient,
+    def __init__(self, api_client: "ApiClient",
                  stop: threading.Event | None = None) -> None:
         self.client = api_client
         self.stop = stop or threading.Event()
@@ -108,7 +110,7 @@ class KubeApi:
                                         _request_timeout=timeout)
         if not 200 <= response.status <= 299:
             response.read()
-            raise ApiException(http_resp=response)
+            raise api_exception()(http_resp=response)
         return response.response
 
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -121,7 +123,7 @@ class KubeApi:
                     return orjson.loads(raw.data)
                 finally:
                     raw.release_conn()
-            except ApiException as exc:
+            except api_exception() as exc:
                 if exc.status != 429 or attempt >= THROTTLE_RETRIES or self.stop.is_set():
                     raise
                 attempt += 1
@@ -141,7 +143,7 @@ class KubeApi:
         return self.request(path, query, timeout=kwargs.get("_request_timeout"))
 
 
-def _retry_after(exc: ApiException) -> float | None:
+def _retry_after(exc: Any) -> float | None:
     try:
         value = (exc.headers or {}).get("Retry-After")
         return float(value) if value else None
@@ -151,7 +153,7 @@ def _retry_after(exc: ApiException) -> float | None:
 
 def failure(exc: BaseException) -> str:
     """A one-line reason for a failed request, with the apiserver's own message when it sent one."""
-    if isinstance(exc, ApiException):
+    if isinstance(exc, api_exception()):
         message = ""
         try:
             message = orjson.loads(exc.body or b"{}").get("message", "")
@@ -165,11 +167,28 @@ def failure(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-REQUEST_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+def api_exception() -> type[Exception]:
+    """Imported on use: `import kubernetes` costs ~2.5 s and every Django process loads this."""
+    from kubernetes.client.exceptions import ApiException
+
+    return ApiException
 
 
-def connect(entry: Mapping[str, Any], stop: threading.Event | None = None) -> KubeApi:
-    """kubeconfig + context, else a connection reference, else the in-cluster service account."""
+def request_errors() -> tuple[type[BaseException], ...]:
+    """What one request to the apiserver can raise: an HTTP status, or a transport failure."""
+    return (api_exception(), urllib3.exceptions.HTTPError, OSError)
+
+
+def connect(entry: Mapping[str, Any], stop: threading.Event | None = None,
+            namespace: str = "default") -> KubeApi:
+    """kubeconfig + context, else a connection reference, else the in-cluster service account.
+
+    `namespace` is the ScrapeConfig's: relative references and connection sharing use it.
+    """
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
     configuration = k8s_client.Configuration()
     try:
         if entry.get("kubeconfig"):
@@ -178,23 +197,27 @@ def connect(entry: Mapping[str, Any], stop: threading.Event | None = None) -> Ku
                 client_configuration=configuration, persist_config=False,
             )
         elif entry.get("connection"):
-            configuration = _connection_configuration(str(entry["connection"]))
+            configuration = _connection_configuration(str(entry["connection"]), namespace)
         else:
             k8s_config.load_incluster_config(client_configuration=configuration)
     except (ConfigException, OSError, TypeError, ValueError) as exc:
         raise ScrapeError(f"cannot load cluster credentials: {exc}") from exc
+    except FlightdeckError as exc:  # connections' failures name the reference, never a secret
+        raise ScrapeError(str(exc)) from exc
+    # The watcher holds one streaming connection per kind; urllib3 defaults to 5 per CPU.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
     return KubeApi(k8s_client.ApiClient(configuration), stop)
 
 
-def _connection_configuration(ref: str) -> k8s_client.Configuration:
+def _connection_configuration(ref: str, namespace: str) -> "Configuration":
     try:
-        from connections.resolve import kubernetes_configuration  # type: ignore[import-not-found]
+        from connections.resolve import kubernetes_configuration
     except ImportError:
         raise ScrapeError(
             f"connection {ref!r}: connections are not yet supported; use kubeconfig and context, "
             "or run in the cluster with a service account"
         ) from None
-    return kubernetes_configuration(ref)
+    return kubernetes_configuration(ref, namespace)
 
 
 def discover(api: KubeApi) -> tuple[list[ApiResource], list[str]]:
@@ -213,7 +236,7 @@ def discover(api: KubeApi) -> tuple[list[ApiResource], list[str]]:
         try:
             documents.append((group["name"], preferred.split("/", 1)[-1],
                               api.get(f"/apis/{preferred}")))
-        except REQUEST_ERRORS as exc:
+        except request_errors() as exc:
             failed.append(f"{preferred}: {failure(exc)}")
     resources: list[ApiResource] = []
     for group, version, doc in documents:
@@ -308,8 +331,10 @@ class EntrySettings:
         """Whether the watcher follows this kind (Events always: they are the change feed)."""
         if resource.is_event:
             return True
+        # Matched by group, not version: discovery reads each group's preferred version.
         return self.kind_allowed(resource) and any(
-            kind == resource.kind and api_version in ("", resource.api_version)
+            kind == resource.kind and (not api_version or api_version.rpartition("/")[0]
+                                       == resource.group)
             for api_version, kind in self.watch
         )
 
@@ -391,17 +416,25 @@ class EntrySettings:
 
     # Events ---------------------------------------------------------------------------------
 
-    def event_change(self, event: Mapping[str, Any]) -> tuple[uuid.UUID, dict[str, Any]] | None:
-        """A core/v1 or events.k8s.io/v1 Event -> (involved object id, ChangeInput kwargs)."""
+    def event_change(self, event: Mapping[str, Any]) -> EventChange | None:
+        """A core/v1 or events.k8s.io/v1 Event -> (involved object, ChangeInput kwargs).
+
+        The object is its id (the uid), or its alias when the uid is not a UUID: kubelet
+        reports Node events with the node's name as uid.
+        """
         meta = event.get("metadata") or {}
         involved = event.get("involvedObject") or event.get("regarding") or {}
-        try:
-            target = uuid.UUID(str(involved.get("uid")))
-        except ValueError:
-            return None
         reason = str(event.get("reason") or "Event")
         namespace = str(involved.get("namespace") or meta.get("namespace") or "")
         name = str(involved.get("name") or "")
+        target: uuid.UUID | str
+        try:
+            target = uuid.UUID(str(involved.get("uid")))
+        except ValueError:
+            if not name or not involved.get("kind"):
+                return None
+            scoped = "" if involved.get("kind") in k8s_objects.CLUSTER_SCOPED else namespace
+            target = kubernetes_alias(self.cluster, str(involved["kind"]), scoped, name)
         for rule in self.event_excludes:
             checks = [(rule.get("reason"), reason), (rule.get("namespace"), namespace),
                       (rule.get("name"), name)]
@@ -495,7 +528,7 @@ def list_objects(api: KubeApi, resource: ApiResource, namespace: str | None,
             params["continue"] = token
         try:
             page = api.get(resource.path(namespace), params)
-        except REQUEST_ERRORS as exc:
+        except request_errors() as exc:
             where = f" after {result.count} objects (page {page_no + 1})" if page_no else ""
             raise ListFailed(f"LIST {resource.path(namespace)} failed{where}: "
                              f"{failure(exc)}") from exc
@@ -510,12 +543,35 @@ def list_objects(api: KubeApi, resource: ApiResource, namespace: str | None,
             return
 
 
-def existing_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+def split_stored(changes: Sequence[EventChange]) -> tuple[
+    list[tuple[uuid.UUID, dict[str, Any]]], list[tuple[uuid.UUID, dict[str, Any]]]
+]:
+    """Changes whose object is stored (ready to record), and those waiting for their item.
+
+    Alias targets are looked up among live items; one that is not stored is dropped.
+    """
     from catalog.models import ConfigItem
 
-    if not ids:
-        return set()
-    return set(ConfigItem.objects.filter(id__in=list(ids)).values_list("id", flat=True))
+    ids = list({t for t, _ in changes if isinstance(t, uuid.UUID)})
+    aliases = list({t for t, _ in changes if isinstance(t, str)})
+    stored = set(ConfigItem.objects.filter(id__in=ids).values_list("id", flat=True)) if ids \
+        else set()
+    by_alias: dict[str, uuid.UUID] = {}
+    if aliases:
+        for item_id, external_ids in ConfigItem.objects.filter(
+                external_ids__overlap=aliases, deleted_at__isnull=True).values_list(
+                "id", "external_ids"):
+            by_alias.update({a: item_id for a in external_ids if a in aliases})
+    ready, waiting = [], []
+    for target, kwargs in changes:
+        if isinstance(target, str):
+            if target in by_alias:
+                ready.append((by_alias[target], kwargs))
+        elif target in stored:
+            ready.append((target, kwargs))
+        else:
+            waiting.append((target, kwargs))
+    return ready, waiting
 
 
 def record_event_changes(changes: Sequence[tuple[uuid.UUID, dict[str, Any]]],
@@ -544,7 +600,7 @@ class KubernetesScraper:
             return
         settings = EntrySettings.parse(entry, where, ctx.spec.get("tags"))
         try:
-            api = connect(entry)
+            api = connect(entry, namespace=ctx.scraper_key.partition("/")[0] or "default")
         except ScrapeError as exc:
             ctx.incomplete()
             yield Problem(where, str(exc))
@@ -559,7 +615,7 @@ class KubernetesScraper:
         where = settings.where
         try:
             resources, failed_groups = discover(api)
-        except REQUEST_ERRORS as exc:
+        except request_errors() as exc:
             ctx.incomplete()
             yield Problem(where, f"cannot read the cluster's API discovery: {failure(exc)}")
             return
@@ -593,7 +649,7 @@ class KubernetesScraper:
     def _read_events(self, api: KubeApi, resource: ApiResource, settings: EntrySettings,
                      ctx: ScrapeContext, pending: dict[uuid.UUID, list[dict[str, Any]]],
                      ) -> Problem | None:
-        changes: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        changes: list[EventChange] = []
         problem = None
         for namespace in settings.scopes(resource):
             try:
@@ -604,9 +660,8 @@ class KubernetesScraper:
             except ListFailed as exc:
                 ctx.incomplete()
                 problem = Problem(settings.where, str(exc), resource.kind)
-        stored = existing_ids(list({target for target, _ in changes}))
-        record_event_changes([c for c in changes if c[0] in stored], ctx.agent_id)
-        for target, kwargs in changes:
-            if target not in stored:
-                pending[target].append(kwargs)
+        ready, waiting = split_stored(changes)
+        record_event_changes(ready, ctx.agent_id)
+        for target, kwargs in waiting:
+            pending[target].append(kwargs)
         return problem
