@@ -828,6 +828,9 @@ def serve(services: Services, web_port: int) -> int:
         print(admin_output, flush=True)
     if env_bool("FLIGHTDECK_DEMO", True):
         manage(["load_demo"], env)
+    if env.get("KUBECONFIG"):
+        # The cluster of the current context appears without further steps (issue: k8s scraper).
+        manage(["kubeconfig_scraper"], env)
 
     python, schedule = sys.executable, str(state_dir / "celerybeat-schedule")
     web = f"-m gunicorn portal.wsgi:application -b 127.0.0.1:{web_port} -w 2 --access-logfile -"
