@@ -281,6 +281,9 @@ class Ingestor:
                 undelete.append(p)
             else:
                 self.stats.bump(p.item.type, "unchanged")
+                if p.item.changes:  # source events about an unchanged object still count
+                    self.record_changes([ChangeInput(config_id=p.item.id, type=p.item.type, **c)
+                                         for c in p.item.changes])
         if new:
             self._insert_new(new)
         if changed:
@@ -308,6 +311,8 @@ class Ingestor:
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
                 "(LIKE catalog_configitem INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
+            # NULL in updated_at means "keep the stored value" (no material change).
+            cur.execute(f"ALTER TABLE {stage} ALTER COLUMN updated_at DROP NOT NULL")
             # ON COMMIT only clears it at the outermost commit; a caller's transaction
             # (or a test) may span several batches, so start every batch empty.
             cur.execute(f"TRUNCATE {stage}")

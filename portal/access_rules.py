@@ -35,6 +35,10 @@ RULES: dict[str, str] = {
     "catalog:scraper_detail": OBJECT,
     "catalog:scraper_run_now": OBJECT,
     "catalog:run_detail": OBJECT,
+    # Personal settings.
+    "accounts:token_list": LOGIN,
+    "accounts:token_create": LOGIN,
+    "accounts:token_revoke": OWN,
     # API (DRF names its routes <basename>-list / -detail / -<action>).
     "api-root": LOGIN,
     "api-schema": LOGIN,

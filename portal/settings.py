@@ -156,6 +156,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog, scrapers, playbooks and connections of the Flightdeck portal.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI from the vendored sidecar package: nothing loads from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -192,6 +193,8 @@ FLIGHTDECK_CHANGE_DEDUPE_WINDOW = timedelta(
 FLIGHTDECK_DIFF_MAX_BYTES = env_int("FLIGHTDECK_DIFF_MAX_BYTES", 256 * 1024)
 FLIGHTDECK_DEMO_DIR = Path(env_str("FLIGHTDECK_DEMO_DIR", str(BASE_DIR / "catalog" / "demo")))
 FLIGHTDECK_STATE_DIR = Path(env_str("FLIGHTDECK_STATE_DIR", str(BASE_DIR / ".flightdeck")))
+# Fernet keys for connection secrets, newest first (connections/crypto.py); rotation re-encrypts.
+FLIGHTDECK_SECRET_KEYS = env_list("FLIGHTDECK_SECRET_KEYS", [])
 
 LOGGING = {
     "version": 1,

@@ -266,3 +266,15 @@ stringData: {{token: {canary}}}
                         f"OR t::text LIKE %s", [f"%{canary}%", f"%{encoded}%"])
             assert cur.fetchone()[0] == 0, table
     assert ConfigChange.objects.get(config=secret, change_type="diff").summary == "data.password"
+
+
+def test_changed_tags_without_config_change_update_the_item_without_a_diff(folder):
+    config = file_scraper(folder)
+    run_now(config)
+    config.spec["file"][0]["tags"] = {"environment": "staging"}
+    config.save()
+
+    run = run_now(config)
+
+    assert run.status == "succeeded" and run.updated == 7 and run.changes == 0
+    assert ConfigItem.objects.get(type="Kubernetes::Pod").tags["environment"] == "staging"
