@@ -143,6 +143,8 @@ class Ingestor:
         self._batch: list[ScrapedItem] = []
         self._seen: list[uuid.UUID] = []
         self._seen_set: set[uuid.UUID] = set()
+        # Items whose tree position may have moved: inserted, changed or re-parented.
+        self._touched: set[uuid.UUID] = set()
         self._refs: list[tuple[uuid.UUID, RelationRef]] = []
         self._parent_aliases: dict[uuid.UUID, str] = {}
         self._dedupe_window: timedelta = settings.FLIGHTDECK_CHANGE_DEDUPE_WINDOW
@@ -332,6 +334,7 @@ class Ingestor:
                 "ON CONFLICT (id) DO NOTHING RETURNING id"
             )
             inserted = {row[0] for row in cur.fetchall()}
+        self._touched |= inserted
         events: list[tuple[str, uuid.UUID, dict[str, Any]]] = []
         for p in new:
             if p.item.id not in inserted:
@@ -375,6 +378,7 @@ class Ingestor:
         for p in changed:
             row = existing[p.item.id]
             self.stats.bump(p.item.type, "updated")
+            self._touched.add(p.item.id)
             if row[7] is not None:
                 self.stats.bump(p.item.type, "undeleted")
             pending.append((p, row))
@@ -593,12 +597,18 @@ class Ingestor:
                     cur.execute(
                         "UPDATE catalog_configitem c SET parent_id = v.parent "
                         "FROM unnest(%s::uuid[], %s::uuid[]) AS v(id, parent) "
-                        "WHERE c.id = v.id AND c.parent_id IS DISTINCT FROM v.parent",
+                        "WHERE c.id = v.id AND c.parent_id IS DISTINCT FROM v.parent "
+                        "RETURNING c.id",
                         [[p[0] for p in pairs], [p[1] for p in pairs]],
                     )
-        if self.scraper_id is None or not self._seen:
+                    self._touched |= {row[0] for row in cur.fetchall()}
+        if not self._touched:
             return
         # path = dot-joined ancestor ids (self last), for `path LIKE '<root>.%'` subtree queries.
+        # Only the touched subtrees are walked. A row reached twice (a touched item below a
+        # touched ancestor) keeps the deepest derivation: it starts from the higher, fresher
+        # ancestor instead of a stored path that may be about to change.
+        touched = list(self._touched)
         with connection.cursor() as cur:
             cur.execute(
                 """
@@ -606,19 +616,18 @@ class Ingestor:
                     SELECT c.id, COALESCE(NULLIF(p.path, '') || '.', '') || c.id::text, 0
                     FROM catalog_configitem c
                     LEFT JOIN catalog_configitem p ON p.id = c.parent_id
-                        AND p.scraper_id IS DISTINCT FROM c.scraper_id
-                    WHERE c.scraper_id = %s AND (c.parent_id IS NULL OR p.id IS NOT NULL
-                        OR NOT EXISTS (SELECT 1 FROM catalog_configitem x
-                                       WHERE x.id = c.parent_id))
+                    WHERE c.id = ANY(%s) AND NOT (c.parent_id IS NOT NULL
+                                                  AND c.parent_id = ANY(%s))
                     UNION ALL
                     SELECT c.id, t.path || '.' || c.id::text, t.depth + 1
                     FROM catalog_configitem c JOIN tree t ON c.parent_id = t.id
-                    WHERE c.scraper_id = %s AND t.depth < 32
+                    WHERE t.depth < 32
                 )
-                UPDATE catalog_configitem c SET path = tree.path FROM tree
-                WHERE c.id = tree.id AND c.path IS DISTINCT FROM tree.path
+                , fresh AS (SELECT DISTINCT ON (id) id, path FROM tree ORDER BY id, depth DESC)
+                UPDATE catalog_configitem c SET path = fresh.path FROM fresh
+                WHERE c.id = fresh.id AND c.path IS DISTINCT FROM fresh.path
                 """,
-                [self.scraper_id, self.scraper_id],
+                [touched, touched],
             )
 
     def _write_relationships(self, complete: bool) -> None:
