@@ -39,6 +39,16 @@ RULES: dict[str, str] = {
     "accounts:token_list": LOGIN,
     "accounts:token_create": LOGIN,
     "accounts:token_revoke": OWN,
+    # Connections.
+    "connections:list": LOGIN,
+    "connections:choose": LOGIN,
+    "connections:create": LOGIN,
+    "connections:detail": OBJECT,
+    "connections:edit": OBJECT,
+    "connections:test": OBJECT,
+    "connections:delete": OBJECT,
+    "connection-test": OBJECT,
+    "connection-test-unsaved": LOGIN,
     # API (DRF names its routes <basename>-list / -detail / -<action>).
     "api-root": LOGIN,
     "api-schema": LOGIN,

@@ -18,6 +18,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         payload.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
+        # exc_text, when a filter already set it, is the redacted rendering: prefer it.
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        elif record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)

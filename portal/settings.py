@@ -200,7 +200,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "portal.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # Resolved connection secrets are masked in every record before it is formatted.
+    "filters": {"redact": {"()": "connections.redact.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
+                             "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("FLIGHTDECK_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -17,6 +17,9 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("accounts.urls")),
     path("api/v1/", include("catalog.api.urls")),
+    # connections (issue 6)
+    path("", include("connections.urls")),
+    path("api/v1/connections/", include("connections.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL, so the CSP needs no 'unsafe-inline'.

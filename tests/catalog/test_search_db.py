@@ -256,9 +256,13 @@ def test_related_downstream_within_two_hops(catalog: Catalog) -> None:
     assert catalog.names(text) == {"nginx-web-rs", "nginx-web-rs-x1", "nginx-svc"}
 
 
-def test_cost_example_parses_but_cost_is_not_stored_yet(catalog: Catalog) -> None:
-    with pytest.raises(SearchError, match="'cost_total_30d' is not stored yet at position 0"):
-        catalog.names("cost_total_30d>500 @order=-cost_total_30d limit=20")
+def test_most_expensive_items_over_a_cost(catalog: Catalog) -> None:
+    ConfigItem.objects.filter(name="nginx-web").update(cost_total_30d=900)
+    ConfigItem.objects.filter(name="test-api").update(cost_total_30d=600)
+    ConfigItem.objects.filter(name="nginx-svc").update(cost_total_30d=100)
+
+    assert catalog.ordered("cost_total_30d>500 @order=-cost_total_30d limit=20") == [
+        "nginx-web", "test-api"]
 
 
 def test_deleted_items_appear_when_the_query_asks(catalog: Catalog) -> None:

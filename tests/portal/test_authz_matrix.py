@@ -19,6 +19,7 @@ from catalog.models import (
     ScrapeRun,
 )
 from portal.access_rules import ADMIN, OBJECT, OWN, PUBLIC, rule_for
+from connections.models import Connection
 from portal.ids import natural_id
 from tests.catalog.scrape_helpers import file_scraper, run_now
 
@@ -56,16 +57,19 @@ def team_a(manifests, db):
                                          fingerprint="f" * 64)
     relationship = ConfigRelationship.objects.create(
         config=item, related=ConfigItem.objects.get(type="Kubernetes::Cluster"), relation="x")
+    connection = Connection.objects.create(
+        namespace="team-a", name=MARKER, type="http",
+        spec={"http": {"url": "https://a.example.com"}}, url="https://a.example.com")
     insight = ConfigInsight.objects.create(id=natural_id(item.pk, "a", "t"), config=item,
                                            analyzer=MARKER, source="test")
     return {"item": item, "config": config, "run": run, "change": change,
-            "relationship": relationship, "insight": insight}
+            "relationship": relationship, "insight": insight, "connection": connection}
 
 
 def concrete(regex: str, name: str, objects: dict) -> str | None:
     """Fill the route's parameters from the team A objects, or None when it takes others."""
     def pick() -> str:
-        for key, obj in (("run", "run"), ("scraper", "config"), ("scrapeconfig", "config"),
+        for key, obj in (("connection", "connection"), ("run", "run"), ("scraper", "config"), ("scrapeconfig", "config"),
                          ("change", "change"), ("relationship", "relationship"),
                          ("insight", "insight"), ("item", "item"), ("graph", "item")):
             if key in name:
@@ -135,10 +139,14 @@ def test_a_person_without_grants_sees_nothing_of_team_a(team_a, carol):
 @pytest.mark.django_db
 def test_a_granted_person_can_open_every_object_route(team_a, alice):
     assign_perm("view_scrapeconfig", alice, team_a["config"])
+    for perm in ("view_connection", "change_connection"):
+        assign_perm(perm, alice, team_a["connection"])
+    post_only = {"catalog:scraper_run_now", "scrapeconfig-run", "connections:test",
+                 "connections:delete", "connection-test"}
     client = Client()
     client.force_login(alice)
     for path, name, rule in page_routes(team_a):
-        if rule != OBJECT or name.endswith("run_now") or name == "scrapeconfig-run":
+        if rule != OBJECT or name in post_only:
             continue
         assert client.get(path).status_code == 200, (name, path)
 
