@@ -18,8 +18,8 @@ from catalog.models import (
     ScrapeConfig,
     ScrapeRun,
 )
-from portal.access_rules import ADMIN, OBJECT, OWN, PUBLIC, rule_for
 from connections.models import Connection
+from portal.access_rules import ADMIN, OBJECT, OWN, PUBLIC, rule_for
 from portal.ids import natural_id
 from tests.catalog.scrape_helpers import file_scraper, run_now
 
@@ -69,7 +69,8 @@ def team_a(manifests, db):
 def concrete(regex: str, name: str, objects: dict) -> str | None:
     """Fill the route's parameters from the team A objects, or None when it takes others."""
     def pick() -> str:
-        for key, obj in (("connection", "connection"), ("run", "run"), ("scraper", "config"), ("scrapeconfig", "config"),
+        for key, obj in (("connection", "connection"), ("run", "run"), ("scraper", "config"),
+                         ("scrapeconfig", "config"),
                          ("change", "change"), ("relationship", "relationship"),
                          ("insight", "insight"), ("item", "item"), ("graph", "item")):
             if key in name:
