@@ -820,6 +820,9 @@ def serve(services: Services, web_port: int) -> int:
     env["PYTHONUNBUFFERED"] = "1"
     state_dir = Path(env.get("FLIGHTDECK_STATE_DIR") or REPO / ".flightdeck")
     state_dir.mkdir(parents=True, exist_ok=True)
+    if not env.get("FLIGHTDECK_SECRET_KEYS") and not env.get("FLIGHTDECK_SECRET_KEYS_FILE"):
+        # A local install gets its own connection-secret key, generated once and kept private.
+        env["FLIGHTDECK_SECRET_KEYS_FILE"] = str(local_secret_key(state_dir))
 
     manage(["migrate", "--noinput"], env)
     manage(["collectstatic", "--noinput", "-v0"], env)
@@ -847,6 +850,18 @@ def serve(services: Services, web_port: int) -> int:
     if ": " in last_line:
         supervisor.login = last_line.partition(": ")[2]
     return supervisor.run()
+
+
+def local_secret_key(state_dir: Path) -> Path:
+    """A Fernet key (32 random bytes, urlsafe base64) in a 0600 file under the state folder."""
+    import base64
+    import secrets
+
+    path = state_dir / "secret-keys"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+        path.chmod(0o600)
+    return path
 
 
 def test_command(opts: Options, pytest_args: list[str]) -> int:
