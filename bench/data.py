@@ -25,9 +25,34 @@ CLUSTER = "bench"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)  # fixed, so timestamps never depend on today
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what the ReplicaSet/Pod name generator uses
 WORDS = (
-    "api", "web", "worker", "auth", "billing", "search", "cart", "checkout", "ledger", "gateway",
-    "notify", "report", "media", "catalog", "profile", "export", "ingest", "scheduler", "proxy",
-    "metrics", "audit", "session", "inventory", "pricing", "shipping", "review", "feed", "chat",
+    "api",
+    "web",
+    "worker",
+    "auth",
+    "billing",
+    "search",
+    "cart",
+    "checkout",
+    "ledger",
+    "gateway",
+    "notify",
+    "report",
+    "media",
+    "catalog",
+    "profile",
+    "export",
+    "ingest",
+    "scheduler",
+    "proxy",
+    "metrics",
+    "audit",
+    "session",
+    "inventory",
+    "pricing",
+    "shipping",
+    "review",
+    "feed",
+    "chat",
 )
 TIERS = ("web", "worker", "db", "cache", "batch")
 ENVS = ("prod", "staging", "dev", "qa")
@@ -93,8 +118,18 @@ class Plan:
         return out
 
 
-KIND_ORDER = ("Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Service", "ConfigMap",
-              "Secret", "Certificate", "Kustomization")
+KIND_ORDER = (
+    "Namespace",
+    "Node",
+    "Deployment",
+    "ReplicaSet",
+    "Pod",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "Certificate",
+    "Kustomization",
+)
 
 
 class _Gen:
@@ -129,9 +164,14 @@ def plan(size: int, seed: int) -> Plan:
     n_deploy = max(2, round(size * 0.05))
     n_rs = max(n_deploy, round(size * 0.12))
     counts = {
-        "Namespace": n_ns, "Node": n_nodes, "Deployment": n_deploy, "ReplicaSet": n_rs,
-        "Service": max(1, round(size * 0.045)), "ConfigMap": max(n_ns + 1, round(size * 0.11)),
-        "Secret": max(1, round(size * 0.07)), "Certificate": max(1, round(size * 0.012)),
+        "Namespace": n_ns,
+        "Node": n_nodes,
+        "Deployment": n_deploy,
+        "ReplicaSet": n_rs,
+        "Service": max(1, round(size * 0.045)),
+        "ConfigMap": max(n_ns + 1, round(size * 0.11)),
+        "Secret": max(1, round(size * 0.07)),
+        "Certificate": max(1, round(size * 0.012)),
         "Kustomization": max(1, round(size * 0.006)),
     }
     counts["Pod"] = size - sum(counts.values())
@@ -153,11 +193,18 @@ def plan(size: int, seed: int) -> Plan:
         name = base if (ns, base) not in used else f"{base}-{i}"
         used.add((ns, name))
         team = ns_teams[ns] if rng.random() < 0.85 else rng.choices(teams, team_w)[0]
-        deployments.append(_Deployment(
-            name=name, namespace=ns, team=team, tier=rng.choice(TIERS),
-            env=rng.choices(ENVS, env_w)[0], uid=g.uid(),
-            config=rng.random() < 0.6, secret=rng.random() < 0.35,
-        ))
+        deployments.append(
+            _Deployment(
+                name=name,
+                namespace=ns,
+                team=team,
+                tier=rng.choice(TIERS),
+                env=rng.choices(ENVS, env_w)[0],
+                uid=g.uid(),
+                config=rng.random() < 0.6,
+                secret=rng.random() < 0.35,
+            )
+        )
     # Heavy-tailed replica counts: most deployments run 1-3 pods, a few run hundreds.
     weights = [rng.paretovariate(1.3) for _ in deployments]
     for d in deployments:
@@ -179,13 +226,19 @@ def _rs_name(g: _Gen, app: str) -> tuple[str, str]:
     return f"{app}-{template_hash}", template_hash
 
 
-def _meta(g: _Gen, name: str, namespace: str | None, labels: dict[str, str],
-          **extra: Any) -> dict[str, Any]:
+def _meta(
+    g: _Gen, name: str, namespace: str | None, labels: dict[str, str], **extra: Any
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
-    meta.update({"uid": extra.pop("uid", None) or g.uid(), "resourceVersion": g.rv(),
-                 "creationTimestamp": g.ts()})
+    meta.update(
+        {
+            "uid": extra.pop("uid", None) or g.uid(),
+            "resourceVersion": g.rv(),
+            "creationTimestamp": g.ts(),
+        }
+    )
     if labels:
         meta["labels"] = labels
     meta.update(extra)
@@ -193,25 +246,44 @@ def _meta(g: _Gen, name: str, namespace: str | None, labels: dict[str, str],
 
 
 def _labels(d: _Deployment) -> dict[str, str]:
-    return {"app": d.name, "app.kubernetes.io/name": d.name, "team": d.team, "tier": d.tier,
-            "env": d.env}
+    return {
+        "app": d.name,
+        "app.kubernetes.io/name": d.name,
+        "team": d.team,
+        "tier": d.tier,
+        "env": d.env,
+    }
 
 
 def _container(g: _Gen, d: _Deployment, image: str) -> dict[str, Any]:
     container: dict[str, Any] = {
-        "name": d.name.split("-")[0], "image": image,
+        "name": d.name.split("-")[0],
+        "image": image,
         "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": f"{g.rng.choice((50, 100, 250, 500))}m",
-                                   "memory": f"{g.rng.choice((64, 128, 256, 512))}Mi"},
-                      "limits": {"memory": f"{g.rng.choice((256, 512, 1024))}Mi"}},
-        "volumeMounts": [{"name": "kube-api-access", "readOnly": True,
-                          "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}],
+        "resources": {
+            "requests": {
+                "cpu": f"{g.rng.choice((50, 100, 250, 500))}m",
+                "memory": f"{g.rng.choice((64, 128, 256, 512))}Mi",
+            },
+            "limits": {"memory": f"{g.rng.choice((256, 512, 1024))}Mi"},
+        },
+        "volumeMounts": [
+            {
+                "name": "kube-api-access",
+                "readOnly": True,
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+            }
+        ],
     }
     if d.config:
         container["envFrom"] = [{"configMapRef": {"name": f"{d.name}-config"}}]
     if d.secret:
-        container["env"] = [{"name": "DB_PASSWORD", "valueFrom": {
-            "secretKeyRef": {"name": f"{d.name}-secret", "key": "password"}}}]
+        container["env"] = [
+            {
+                "name": "DB_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": f"{d.name}-secret", "key": "password"}},
+            }
+        ]
     return container
 
 
@@ -221,39 +293,80 @@ def _image(d: _Deployment, template_hash: str) -> str:
 
 def _namespace(g: _Gen, p: Plan, ns: str) -> dict[str, Any]:
     labels = {"kubernetes.io/metadata.name": ns, "team": p.ns_teams[ns]}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(g, ns, None, labels),
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": _meta(g, ns, None, labels),
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
 
 
 def _node(g: _Gen, name: str) -> dict[str, Any]:
     zone = f"zone-{g.rng.choice('abc')}"
-    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-              "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": zone,
-              "node.kubernetes.io/instance-type": g.rng.choice(("m5.xlarge", "m5.2xlarge"))}
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "topology.kubernetes.io/zone": zone,
+        "node.kubernetes.io/instance-type": g.rng.choice(("m5.xlarge", "m5.2xlarge")),
+    }
     beat = g.ts(1)
-    conditions = [{"type": t, "status": "False", "reason": f"KubeletHas{r}", "message": m,
-                   "lastHeartbeatTime": beat, "lastTransitionTime": g.ts()}
-                  for t, r, m in (("MemoryPressure", "SufficientMemory", "kubelet ok"),
-                                  ("DiskPressure", "NoDiskPressure", "kubelet ok"),
-                                  ("PIDPressure", "SufficientPID", "kubelet ok"))]
-    conditions.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
-                       "message": "kubelet is posting ready status", "lastHeartbeatTime": beat,
-                       "lastTransitionTime": g.ts()})
-    images = [{"names": [f"registry.example.com/base/img-{i}@sha256:{g.suffix(20)}"],
-               "sizeBytes": g.rng.randrange(10**7, 10**9)} for i in range(8)]
+    conditions = [
+        {
+            "type": t,
+            "status": "False",
+            "reason": f"KubeletHas{r}",
+            "message": m,
+            "lastHeartbeatTime": beat,
+            "lastTransitionTime": g.ts(),
+        }
+        for t, r, m in (
+            ("MemoryPressure", "SufficientMemory", "kubelet ok"),
+            ("DiskPressure", "NoDiskPressure", "kubelet ok"),
+            ("PIDPressure", "SufficientPID", "kubelet ok"),
+        )
+    ]
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": beat,
+            "lastTransitionTime": g.ts(),
+        }
+    )
+    images = [
+        {
+            "names": [f"registry.example.com/base/img-{i}@sha256:{g.suffix(20)}"],
+            "sizeBytes": g.rng.randrange(10**7, 10**9),
+        }
+        for i in range(8)
+    ]
     return {
-        "apiVersion": "v1", "kind": "Node", "metadata": _meta(g, name, None, labels),
-        "spec": {"podCIDR": f"10.{g.rng.randrange(256)}.0.0/24",
-                 "providerID": f"aws:///{zone}/i-{g.suffix(17)}"},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": _meta(g, name, None, labels),
+        "spec": {
+            "podCIDR": f"10.{g.rng.randrange(256)}.0.0/24",
+            "providerID": f"aws:///{zone}/i-{g.suffix(17)}",
+        },
         "status": {
             "capacity": {"cpu": "4", "memory": "16266060Ki", "pods": "110"},
             "allocatable": {"cpu": "3920m", "memory": "15115084Ki", "pods": "110"},
             "conditions": conditions,
-            "addresses": [{"type": "InternalIP", "address": g.ip("10.0")},
-                          {"type": "Hostname", "address": name}],
-            "nodeInfo": {"kubeletVersion": "v1.31.4", "osImage": "Debian GNU/Linux 12",
-                         "containerRuntimeVersion": "containerd://1.7.24",
-                         "kernelVersion": "6.1.0-28-amd64", "architecture": "amd64"},
+            "addresses": [
+                {"type": "InternalIP", "address": g.ip("10.0")},
+                {"type": "Hostname", "address": name},
+            ],
+            "nodeInfo": {
+                "kubeletVersion": "v1.31.4",
+                "osImage": "Debian GNU/Linux 12",
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "kernelVersion": "6.1.0-28-amd64",
+                "architecture": "amd64",
+            },
             "images": images,
         },
     }
@@ -263,24 +376,48 @@ def _deployment(g: _Gen, d: _Deployment) -> dict[str, Any]:
     _, template_hash, _ = d.replica_sets[0]
     replicas = d.pods
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": _meta(g, d.name, d.namespace, _labels(d), uid=d.uid, generation=3,
-                          annotations={"deployment.kubernetes.io/revision": "3"}),
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(
+            g,
+            d.name,
+            d.namespace,
+            _labels(d),
+            uid=d.uid,
+            generation=3,
+            annotations={"deployment.kubernetes.io/revision": "3"},
+        ),
         "spec": {
-            "replicas": replicas, "selector": {"matchLabels": {"app": d.name}},
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-            "template": {"metadata": {"labels": _labels(d)},
-                         "spec": {"containers": [_container(g, d, _image(d, template_hash))]}},
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": d.name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "template": {
+                "metadata": {"labels": _labels(d)},
+                "spec": {"containers": [_container(g, d, _image(d, template_hash))]},
+            },
         },
         "status": {
-            "observedGeneration": 3, "replicas": replicas, "updatedReplicas": replicas,
-            "readyReplicas": replicas, "availableReplicas": replicas,
+            "observedGeneration": 3,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
             "conditions": [
-                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
-                 "lastTransitionTime": g.ts()},
-                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                 "lastTransitionTime": g.ts()},
+                {
+                    "type": "Available",
+                    "status": "True",
+                    "reason": "MinimumReplicasAvailable",
+                    "lastTransitionTime": g.ts(),
+                },
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable",
+                    "lastTransitionTime": g.ts(),
+                },
             ],
         },
     }
@@ -289,20 +426,40 @@ def _deployment(g: _Gen, d: _Deployment) -> dict[str, Any]:
 def _replica_set(g: _Gen, d: _Deployment, index: int) -> dict[str, Any]:
     name, template_hash, uid = d.replica_sets[index]
     replicas = d.pods if index == 0 else 0  # older revisions are scaled to zero
-    owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": d.name, "uid": d.uid,
-              "controller": True, "blockOwnerDeletion": True}]
+    owner = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": d.name,
+            "uid": d.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     labels = {"app": d.name, "pod-template-hash": template_hash}
     return {
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
         "metadata": _meta(g, name, d.namespace, labels, uid=uid, ownerReferences=owner),
-        "spec": {"replicas": replicas,
-                 "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": d.name.split("-")[0],
-                                                       "image": _image(d, template_hash)}]}}},
-        "status": {"replicas": replicas, "readyReplicas": replicas,
-                   "availableReplicas": replicas, "fullyLabeledReplicas": replicas,
-                   "observedGeneration": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": d.name.split("-")[0], "image": _image(d, template_hash)}
+                    ]
+                },
+            },
+        },
+        "status": {
+            "replicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "fullyLabeledReplicas": replicas,
+            "observedGeneration": 1,
+        },
     }
 
 
@@ -311,76 +468,122 @@ def _pod(g: _Gen, p: Plan, d: _Deployment, hub_ns: str) -> dict[str, Any]:
     rs_name, template_hash, rs_uid = d.replica_sets[0]
     name = f"{rs_name}-{g.suffix(5)}"
     node = p.nodes[0] if rng.random() < HUB_NODE_SHARE else rng.choice(p.nodes)
-    owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid,
-              "controller": True, "blockOwnerDeletion": True}]
+    owner = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": rs_name,
+            "uid": rs_uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     labels = {"app": d.name, "team": d.team, "env": d.env, "pod-template-hash": template_hash}
     image = _image(d, template_hash)
     container: dict[str, Any] = {
-        "name": d.name.split("-")[0], "image": image, "ports": [{"containerPort": 8080}],
-        "resources": {"requests": {"cpu": f"{rng.choice((50, 100, 250, 500))}m",
-                                   "memory": f"{rng.choice((64, 128, 256, 512))}Mi"}},
+        "name": d.name.split("-")[0],
+        "image": image,
+        "ports": [{"containerPort": 8080}],
+        "resources": {
+            "requests": {
+                "cpu": f"{rng.choice((50, 100, 250, 500))}m",
+                "memory": f"{rng.choice((64, 128, 256, 512))}Mi",
+            }
+        },
     }
     if d.config:
         container["envFrom"] = [{"configMapRef": {"name": f"{d.name}-config"}}]
     if d.secret:
-        container["env"] = [{"name": "DB_PASSWORD", "valueFrom": {
-            "secretKeyRef": {"name": f"{d.name}-secret", "key": "password"}}}]
-    spec: dict[str, Any] = {"containers": [container], "nodeName": node,
-                            "serviceAccountName": "default"}
+        container["env"] = [
+            {
+                "name": "DB_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": f"{d.name}-secret", "key": "password"}},
+            }
+        ]
+    spec: dict[str, Any] = {
+        "containers": [container],
+        "nodeName": node,
+        "serviceAccountName": "default",
+    }
     if d.namespace == hub_ns and rng.random() < p.hub_share:
         spec["volumes"] = [{"name": "shared-ca", "configMap": {"name": "shared-ca"}}]
     started = g.ts()
     state: dict[str, Any] = {"running": {"startedAt": started}}
     ready = rng.random() >= 0.015
     if not ready:
-        state = {"waiting": {"reason": "CrashLoopBackOff",
-                             "message": "back-off 5m0s restarting failed container"}}
+        state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off 5m0s restarting failed container",
+            }
+        }
     ready_s = "True" if ready else "False"
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": _meta(g, name, d.namespace, labels, ownerReferences=owner),
         "spec": spec,
         "status": {
             "phase": "Running",
-            "conditions": [{"type": t, "status": ready_s, "lastTransitionTime": started}
-                           for t in ("Ready", "ContainersReady")],
-            "hostIP": g.ip("10.0"), "podIP": g.ip("10.244"), "startTime": started,
-            "containerStatuses": [{
-                "name": container["name"], "ready": ready, "started": ready,
-                "restartCount": rng.choice((0, 0, 0, 0, 1, 2)) if ready else 7,
-                "containerID": f"containerd://{g.suffix(16)}", "state": state,
-            }],
+            "conditions": [
+                {"type": t, "status": ready_s, "lastTransitionTime": started}
+                for t in ("Ready", "ContainersReady")
+            ],
+            "hostIP": g.ip("10.0"),
+            "podIP": g.ip("10.244"),
+            "startTime": started,
+            "containerStatuses": [
+                {
+                    "name": container["name"],
+                    "ready": ready,
+                    "started": ready,
+                    "restartCount": rng.choice((0, 0, 0, 0, 1, 2)) if ready else 7,
+                    "containerID": f"containerd://{g.suffix(16)}",
+                    "state": state,
+                }
+            ],
         },
     }
 
 
 def _service(g: _Gen, d: _Deployment) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": _meta(g, d.name, d.namespace, _labels(d)),
-        "spec": {"selector": {"app": d.name}, "type": "ClusterIP",
-                 "clusterIP": g.ip("10.96"), "ports": [{"name": "http", "port": 80,
-                                                        "targetPort": 8080, "protocol": "TCP"}]},
+        "spec": {
+            "selector": {"app": d.name},
+            "type": "ClusterIP",
+            "clusterIP": g.ip("10.96"),
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
         "status": {"loadBalancer": {}},
     }
 
 
 def _pem(g: _Gen, n_bytes: int) -> str:
     body = g.rng.randbytes(n_bytes).hex()
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
 
 
-def _configmap(g: _Gen, name: str, ns: str, labels: dict[str, str],
-               data: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(g, name, ns, labels),
-            "data": data}
+def _configmap(
+    g: _Gen, name: str, ns: str, labels: dict[str, str], data: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(g, name, ns, labels),
+        "data": data,
+    }
 
 
 def _app_config(g: _Gen, d: _Deployment) -> dict[str, str]:
     keys = g.rng.randrange(2, 7)
-    return {f"{w.upper()}_{i}": f"{g.rng.choice(WORDS)}-{g.rng.randrange(1000)}"
-            for i, w in enumerate(g.rng.sample(WORDS, keys))}
+    return {
+        f"{w.upper()}_{i}": f"{g.rng.choice(WORDS)}-{g.rng.randrange(1000)}"
+        for i, w in enumerate(g.rng.sample(WORDS, keys))
+    }
 
 
 def _big_data(g: _Gen) -> dict[str, str]:
@@ -395,42 +598,81 @@ def _big_data(g: _Gen) -> dict[str, str]:
     return data
 
 
-def _secret(g: _Gen, name: str, ns: str, labels: dict[str, str], keys: tuple[str, ...],
-            type_: str = "Opaque") -> dict[str, Any]:
+def _secret(
+    g: _Gen,
+    name: str,
+    ns: str,
+    labels: dict[str, str],
+    keys: tuple[str, ...],
+    type_: str = "Opaque",
+) -> dict[str, Any]:
     # Values are replaced by hashes, as the scraper's masking does: never plausible secrets.
     data = {k: hashlib.sha256(g.rng.randbytes(16)).hexdigest() for k in keys}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(g, name, ns, labels),
-            "type": type_, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(g, name, ns, labels),
+        "type": type_,
+        "data": data,
+    }
 
 
 def _certificate(g: _Gen, d: _Deployment, i: int) -> dict[str, Any]:
     host = f"{d.name}.{d.namespace}.example.com"
     return {
-        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
         "metadata": _meta(g, f"{d.name}-tls-{i}", d.namespace, _labels(d), generation=1),
-        "spec": {"secretName": f"{d.name}-tls-{i}", "dnsNames": [host],
-                 "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}},
-        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
-                                   "message": "Certificate is up to date and has not expired",
-                                   "lastTransitionTime": g.ts(), "observedGeneration": 1}],
-                   "notBefore": "2025-01-01T00:00:00Z", "notAfter": "2099-01-01T00:00:00Z",
-                   "renewalTime": "2098-12-01T00:00:00Z"},
+        "spec": {
+            "secretName": f"{d.name}-tls-{i}",
+            "dnsNames": [host],
+            "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"},
+        },
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Ready",
+                    "message": "Certificate is up to date and has not expired",
+                    "lastTransitionTime": g.ts(),
+                    "observedGeneration": 1,
+                }
+            ],
+            "notBefore": "2025-01-01T00:00:00Z",
+            "notAfter": "2099-01-01T00:00:00Z",
+            "renewalTime": "2098-12-01T00:00:00Z",
+        },
     }
 
 
 def _kustomization(g: _Gen, ns: str, i: int) -> dict[str, Any]:
     revision = f"main@sha1:{g.rng.randbytes(20).hex()}"
     return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
         "metadata": _meta(g, f"{ns}-apps-{i}", "flux-system", {}, generation=2),
-        "spec": {"interval": "10m", "path": f"./clusters/{CLUSTER}/{ns}", "prune": True,
-                 "sourceRef": {"kind": "GitRepository", "name": "platform"},
-                 "targetNamespace": ns},
-        "status": {"observedGeneration": 2, "lastAppliedRevision": revision,
-                   "conditions": [{"type": "Ready", "status": "True",
-                                   "reason": "ReconciliationSucceeded",
-                                   "message": f"Applied revision: {revision}",
-                                   "lastTransitionTime": g.ts(), "observedGeneration": 2}]},
+        "spec": {
+            "interval": "10m",
+            "path": f"./clusters/{CLUSTER}/{ns}",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "platform"},
+            "targetNamespace": ns,
+        },
+        "status": {
+            "observedGeneration": 2,
+            "lastAppliedRevision": revision,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "ReconciliationSucceeded",
+                    "message": f"Applied revision: {revision}",
+                    "lastTransitionTime": g.ts(),
+                    "observedGeneration": 2,
+                }
+            ],
+        },
     }
 
 
@@ -467,8 +709,9 @@ def _configmaps(g: _Gen, p: Plan, hub_ns: str) -> Iterator[dict[str, Any]]:
     for ns in p.namespaces:
         yield _configmap(g, "kube-root-ca.crt", ns, {}, {"ca.crt": _pem(g, 500)})
         left -= 1
-    yield _configmap(g, "shared-ca", hub_ns, {"team": p.ns_teams[hub_ns]},
-                     {"ca-bundle.crt": _pem(g, 700)})
+    yield _configmap(
+        g, "shared-ca", hub_ns, {"team": p.ns_teams[hub_ns]}, {"ca-bundle.crt": _pem(g, 700)}
+    )
     left -= 1
     for d in p.deployments:
         if not left:
@@ -493,8 +736,14 @@ def _secrets(g: _Gen, p: Plan) -> Iterator[dict[str, Any]]:
             left -= 1
     for i in range(left):
         d = p.deployments[g.rng.randrange(len(p.deployments))]
-        yield _secret(g, f"{d.name}-tls-{i}", d.namespace, _labels(d), ("tls.crt", "tls.key"),
-                      "kubernetes.io/tls")
+        yield _secret(
+            g,
+            f"{d.name}-tls-{i}",
+            d.namespace,
+            _labels(d),
+            ("tls.crt", "tls.key"),
+            "kubernetes.io/tls",
+        )
 
 
 # -- change streams (W3) ---------------------------------------------------------------------
@@ -507,8 +756,7 @@ def change_plan(size: int, seed: int, count: int) -> dict[int, str]:
     per = [count // 3, count // 3, count - 2 * (count // 3)]
     chosen: dict[int, str] = {}
     pools = {"configmap-key": ranges["ConfigMap"], "status": ranges["Pod"]}
-    for how, n in zip(("configmap-key", "status", "label"), (per[1], per[2], per[0]),
-                      strict=True):
+    for how, n in zip(("configmap-key", "status", "label"), (per[1], per[2], per[0]), strict=True):
         pool = pools.get(how, range(size))
         if n > len(pool):
             raise ValueError(f"{n} {how} changes asked of only {len(pool)} candidates")
@@ -540,9 +788,7 @@ def apply_change(obj: dict[str, Any], how: str) -> dict[str, Any]:
     return obj
 
 
-def changed(objects: Iterator[dict[str, Any]], changes: dict[int, str]) -> Iterator[
-    dict[str, Any]
-]:
+def changed(objects: Iterator[dict[str, Any]], changes: dict[int, str]) -> Iterator[dict[str, Any]]:
     for index, obj in enumerate(objects):
         how = changes.get(index)
         yield apply_change(obj, how) if how else obj
@@ -562,9 +808,16 @@ class DatasetInfo:
     changes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "size": self.size, "seed": self.seed, "bytes": self.bytes,
-                "avg_bytes": round(self.bytes / max(1, self.size)), "sha256": self.sha256,
-                "kinds": self.kinds, "changes": self.changes}
+        return {
+            "path": str(self.path),
+            "size": self.size,
+            "seed": self.seed,
+            "bytes": self.bytes,
+            "avg_bytes": round(self.bytes / max(1, self.size)),
+            "sha256": self.sha256,
+            "kinds": self.kinds,
+            "changes": self.changes,
+        }
 
 
 def dataset_path(size: int, seed: int, changes: int = 0) -> Path:
@@ -607,8 +860,9 @@ def ensure(size: int, seed: int, changes: int = 0) -> DatasetInfo:
             while chunk := f.read(1 << 22):
                 digest.update(chunk)
         if digest.hexdigest() == recorded["sha256"]:
-            return DatasetInfo(path, size, seed, recorded["bytes"], recorded["sha256"],
-                               recorded["kinds"], changes)
+            return DatasetInfo(
+                path, size, seed, recorded["bytes"], recorded["sha256"], recorded["kinds"], changes
+            )
     return write(size, seed, changes)
 
 
@@ -623,8 +877,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.data", description=__doc__)
     parser.add_argument("--size", default="100k")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--changes", type=int, default=0,
-                        help="apply the W3 change stream to this many objects")
+    parser.add_argument(
+        "--changes", type=int, default=0, help="apply the W3 change stream to this many objects"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     info = write(parse_size(args.size), args.seed, args.changes, args.out)

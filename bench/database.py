@@ -49,8 +49,9 @@ class BenchDatabase:
         if not self.created:
             return
         with psycopg.connect(with_database(self.server_url, "postgres"), autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(self.name)))
+            c.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
+            )
         self.created = False
 
     def env(self) -> dict[str, str]:
@@ -69,7 +70,11 @@ class BenchDatabase:
     def migrate(self) -> None:
         result = subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False,
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode:
             raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
@@ -95,8 +100,9 @@ class BenchDatabase:
         with self.connect() as conn:
             out = {}
             for name in ("server_version", "shared_buffers", "fsync", "synchronous_commit"):
-                out[name] = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name)))\
-                    .fetchone()[0]
+                out[name] = conn.execute(
+                    sql.SQL("SHOW {}").format(sql.Identifier(name))
+                ).fetchone()[0]
             return out
 
     # -- write statistics --------------------------------------------------------------------
@@ -104,7 +110,8 @@ class BenchDatabase:
     def _counts(self, conn: psycopg.Connection, tables: Iterable[str]) -> dict[str, int]:
         rows = conn.execute(
             "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
-            "WHERE relname = ANY(%s)", [list(tables)],
+            "WHERE relname = ANY(%s)",
+            [list(tables)],
         ).fetchall()
         return {name: int(n) for name, n in rows}
 
@@ -119,8 +126,9 @@ class BenchDatabase:
         deadline = time.monotonic() + timeout
         with self.connect() as conn:
             if gone_pid is not None:
-                while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
-                                   [gone_pid]).fetchone():
+                while conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [gone_pid]
+                ).fetchone():
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"backend {gone_pid} did not exit")
                     time.sleep(0.01)

@@ -55,8 +55,7 @@ def _ram_gib() -> float:
 
 
 def _git(*args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
     return result.stdout.strip()
 
 
@@ -80,12 +79,19 @@ def _version(dist: str) -> str:
 def environment(pg: dict[str, str], load_avg_1m: float) -> dict[str, Any]:
     """Everything quality.md §2.2 asks for; load is sampled by the caller before any work."""
     return {
-        "cpu": _cpu_model(), "cores": os.cpu_count(), "ram_gib": _ram_gib(),
-        "python": platform.python_version(), "django": _version("Django"),
-        "psycopg": _version("psycopg"), "postgres": pg["server_version"].split()[0],
-        "shared_buffers": pg["shared_buffers"], "fsync": pg["fsync"],
-        "synchronous_commit": pg["synchronous_commit"], "redis": _redis_version(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_gib": _ram_gib(),
+        "python": platform.python_version(),
+        "django": _version("Django"),
+        "psycopg": _version("psycopg"),
+        "postgres": pg["server_version"].split()[0],
+        "shared_buffers": pg["shared_buffers"],
+        "fsync": pg["fsync"],
+        "synchronous_commit": pg["synchronous_commit"],
+        "redis": _redis_version(),
         "commit": _git("rev-parse", "--short", "HEAD") or "unknown",
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-        "load_avg_1m": round(load_avg_1m, 2), "noisy": load_avg_1m > NOISY_LOAD,
+        "load_avg_1m": round(load_avg_1m, 2),
+        "noisy": load_avg_1m > NOISY_LOAD,
     }

@@ -35,15 +35,35 @@ def _row(w: dict[str, Any]) -> list[str]:
     lead = w["lead"]
     rss = w["peak_rss_mb"]["scraper"]
     return [
-        w["id"], size_label(w["size"]), _fmt(ours["median"], unit), _fmt(ours["iqr"], unit),
-        _fmt(limit["median"], unit), f"{w['efficiency']:.2f}", peer_text,
-        "-" if lead is None else f"{lead:.1f}x", "-" if rss is None else f"{rss:.0f}MB", "-",
-        w["target"], "PASS" if w["pass"] else "FAIL",
+        w["id"],
+        size_label(w["size"]),
+        _fmt(ours["median"], unit),
+        _fmt(ours["iqr"], unit),
+        _fmt(limit["median"], unit),
+        f"{w['efficiency']:.2f}",
+        peer_text,
+        "-" if lead is None else f"{lead:.1f}x",
+        "-" if rss is None else f"{rss:.0f}MB",
+        "-",
+        w["target"],
+        "PASS" if w["pass"] else "FAIL",
     ]
 
 
-HEADER = ["id", "size", "ours p50", "IQR", "limit p50", "eff", "peer (source)", "lead",
-          "RSS max", "queries", "target", "result"]
+HEADER = [
+    "id",
+    "size",
+    "ours p50",
+    "IQR",
+    "limit p50",
+    "eff",
+    "peer (source)",
+    "lead",
+    "RSS max",
+    "queries",
+    "target",
+    "result",
+]
 
 
 def table(result: dict[str, Any]) -> str:
@@ -70,32 +90,45 @@ def notes(workloads: Sequence[dict[str, Any]]) -> list[str]:
     out: list[str] = []
     w1 = sorted((w for w in workloads if w["id"] == "W1"), key=lambda w: w["size"])
     if len(w1) > 1:
-        steps = " -> ".join(f"{size_label(w['size'])} {_fmt(w['ours_s']['median'], 's')}"
-                            for w in w1)
+        steps = " -> ".join(
+            f"{size_label(w['size'])} {_fmt(w['ours_s']['median'], 's')}" for w in w1
+        )
         ratio = w1[-1]["ours_s"]["median"] / w1[0]["ours_s"]["median"]
-        out.append(f"growth  W1: {steps}  ({w1[-1]['size'] // w1[0]['size']}x data -> "
-                   f"{ratio:.1f}x time)")
+        out.append(
+            f"growth  W1: {steps}  ({w1[-1]['size'] // w1[0]['size']}x data -> {ratio:.1f}x time)"
+        )
     for w in workloads:
         extra, label = w["extra"], f"{w['id']} {size_label(w['size'])}"
         if w["id"] == "W1":
-            out.append(f"{label}: {extra['items_per_s']:,} items/s (limit "
-                       f"{extra['limit_rows_per_s']:,} rows/s), {extra['relationships']:,} edges")
+            out.append(
+                f"{label}: {extra['items_per_s']:,} items/s (limit "
+                f"{extra['limit_rows_per_s']:,} rows/s), {extra['relationships']:,} edges"
+            )
         elif w["id"] == "W2":
-            out.append(f"{label}: rows written {extra['rows_written']} (configitem, configchange, "
-                       f"configrelationship), unchanged {extra['unchanged']:,}")
-            out.append(f"{label}: seen-marker writes {extra['seen_marker_rows']:,} rows in "
-                       f"{extra['seen_marker_statements']} statement (catalog_configitemseen)")
+            out.append(
+                f"{label}: rows written {extra['rows_written']} (configitem, configchange, "
+                f"configrelationship), unchanged {extra['unchanged']:,}"
+            )
+            out.append(
+                f"{label}: seen-marker writes {extra['seen_marker_rows']:,} rows in "
+                f"{extra['seen_marker_statements']} statement (catalog_configitemseen)"
+            )
         elif w["id"] == "W3":
-            out.append(f"{label}: change rows {extra['change_rows']} (with diff "
-                       f"{extra['change_rows_with_diff']}, health {extra['health_change_rows']}) "
-                       f"for {extra['changed_objects']} changed objects, exact every rep: "
-                       f"{extra['exact_every_rep']}")
+            out.append(
+                f"{label}: change rows {extra['change_rows']} (with diff "
+                f"{extra['change_rows_with_diff']}, health {extra['health_change_rows']}) "
+                f"for {extra['changed_objects']} changed objects, exact every rep: "
+                f"{extra['exact_every_rep']}"
+            )
         elif w["id"] == "W11":
-            out.append(f"{label}: idle after Django setup {extra['idle_after_setup_mb']:.0f}MB "
-                       f"({extra['process']})")
+            out.append(
+                f"{label}: idle after Django setup {extra['idle_after_setup_mb']:.0f}MB "
+                f"({extra['process']})"
+            )
         if "breakdown_s" in extra:
-            parts = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s"
-                              for k, v in extra["breakdown_s"].items())
+            parts = ", ".join(
+                f"{k.removesuffix('_s')} {v:.2f}s" for k, v in extra["breakdown_s"].items()
+            )
             out.append(f"{label}: time in {parts}")
     return out
 
@@ -124,7 +157,9 @@ def compare(result: dict[str, Any], base: dict[str, Any]) -> list[str]:
         delta = new_v["median"] - old_v["median"]
         worse = old_v["median"] > 0 and delta / old_v["median"] > REGRESSION_SHARE
         if worse and delta > max(new_v["iqr"], old_v["iqr"]):
-            out.append(f"REGRESSION {w['id']} {size_label(w['size'])}: "
-                       f"{_fmt(old_v['median'], w['unit'])} -> {_fmt(new_v['median'], w['unit'])} "
-                       f"(+{delta / old_v['median']:.0%}, IQR {_fmt(new_v['iqr'], w['unit'])})")
+            out.append(
+                f"REGRESSION {w['id']} {size_label(w['size'])}: "
+                f"{_fmt(old_v['median'], w['unit'])} -> {_fmt(new_v['median'], w['unit'])} "
+                f"(+{delta / old_v['median']:.0%}, IQR {_fmt(new_v['iqr'], w['unit'])})"
+            )
     return out
