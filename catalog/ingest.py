@@ -145,6 +145,11 @@ class Ingestor:
         self._seen_set: set[uuid.UUID] = set()
         # Items whose tree position may have moved: inserted, changed or re-parented.
         self._touched: set[uuid.UUID] = set()
+        # Aliases of this run's items, so most references resolve without a query.
+        self._known_aliases: dict[str, uuid.UUID] = {}
+        # Tree paths computed while inserting, so a fresh scrape writes most rows only once.
+        self._paths: dict[uuid.UUID, str] = {}
+        self._unplaced: set[uuid.UUID] = set()
         self._refs: list[tuple[uuid.UUID, RelationRef]] = []
         self._parent_aliases: dict[uuid.UUID, str] = {}
         self._dedupe_window: timedelta = settings.FLIGHTDECK_CHANGE_DEDUPE_WINDOW
@@ -163,6 +168,9 @@ class Ingestor:
         batch = list({item.id: item for item in self._batch}.values())
         self._batch = []
         prepared = [self._prepare(item) for item in batch]
+        for item in batch:
+            for alias in item.external_ids:
+                self._known_aliases[alias] = item.id
         with transaction.atomic():
             self._write_batch(prepared)
         for p in prepared:
@@ -170,7 +178,8 @@ class Ingestor:
                 self._seen_set.add(p.item.id)
                 self._seen.append(p.item.id)
             self._refs.extend((p.item.id, ref) for ref in p.item.relationships)
-            if p.item.parent_alias:
+            # Parents named by alias that this run could not place are resolved in finish().
+            if p.item.parent_alias and p.item.id in self._unplaced:
                 self._parent_aliases[p.item.id] = p.item.parent_alias
 
     def finish(self, *, complete: bool, stale_age: timedelta | None = None,
@@ -180,6 +189,9 @@ class Ingestor:
         # A run that changed nothing has the same edges and tree as the last one: skip the work.
         dirty = bool(self.stats.created or self.stats.updated or self.stats.undeleted)
         with transaction.atomic():
+            with connection.cursor() as cur:
+                # These are large, simple statements: JIT compilation costs more than it saves.
+                cur.execute("SET LOCAL jit = off")
             self._mark_seen()
             if dirty:
                 self._resolve_parents()
@@ -293,16 +305,35 @@ class Ingestor:
         if undelete:
             self._undelete(undelete)
 
+    def _placement(self, item: ScrapedItem) -> tuple[uuid.UUID | None, str]:
+        """Parent id and path when this run already placed the parent; "" means later."""
+        parent = item.parent_id
+        if parent is None and item.parent_alias:
+            parent = self._known_aliases.get(item.parent_alias)
+            if parent is None:
+                return None, ""
+        if parent is None:
+            path = str(item.id)
+        else:
+            parent_path = self._paths.get(parent)
+            path = f"{parent_path}.{item.id}" if parent_path else ""
+        if path:
+            self._paths[item.id] = path
+        else:
+            self._unplaced.add(item.id)
+        return parent, path
+
     def _row(self, p: _Prepared, *, updated_at: datetime, first_seen: datetime) -> tuple:
         item, verdict = p.item, p.verdict
         assert verdict is not None
+        parent, path = self._placement(item)
         return (
             str(item.id), str(self.agent_id), str(self.scraper_id) if self.scraper_id else None,
             item.type[:255], item.config_class[:100], item.name[:512], item.namespace[:253],
             _json(item.labels), _json(item.tags), _json(p.config), p.config_hash, p.item_hash,
             item.truncated, verdict.health, verdict.status[:100], verdict.ready, verdict.message,
             item.description, "", _text_array(item.external_ids),
-            str(item.parent_id) if item.parent_id else None, "", _json(item.properties),
+            str(parent) if parent else None, path, _json(item.properties),
             item.source, self.managed_by, item.created_at or self.now, updated_at, first_seen,
             None, "",
         )
@@ -334,7 +365,8 @@ class Ingestor:
                 "ON CONFLICT (id) DO NOTHING RETURNING id"
             )
             inserted = {row[0] for row in cur.fetchall()}
-        self._touched |= inserted
+        # Rows that got their path at insert need no second write.
+        self._touched |= inserted & self._unplaced
         events: list[tuple[str, uuid.UUID, dict[str, Any]]] = []
         for p in new:
             if p.item.id not in inserted:
@@ -576,16 +608,20 @@ class Ingestor:
             )
 
     def _aliases(self, aliases: set[str]) -> dict[str, uuid.UUID]:
-        if not aliases:
-            return {}
+        """This run's items answer from memory; only the rest (other scrapers) hit the index."""
+        found = {a: self._known_aliases[a] for a in aliases if a in self._known_aliases}
+        missing = [a for a in aliases if a not in found]
+        if not missing:
+            return found
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT alias, id FROM (SELECT id, unnest(external_ids) AS alias "
                 "FROM catalog_configitem WHERE external_ids && %s::text[] "
                 "AND deleted_at IS NULL) a WHERE alias = ANY(%s)",
-                [list(aliases), list(aliases)],
+                [missing, missing],
             )
-            return {r[0]: r[1] for r in cur.fetchall()}
+            found.update({r[0]: r[1] for r in cur.fetchall()})
+        return found
 
     def _resolve_parents(self) -> None:
         """Parents known only by name are resolved once all items are stored; guarded writes."""
@@ -644,6 +680,16 @@ class Ingestor:
                           else (source, target, ref.relation))
         edges |= self._selector_edges(selectors)
         self.stats.relationships = len(edges)
+        live: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
+        if self.scraper_id is not None:
+            # Diff against what this scraper stored before, so only the delta is written.
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT config_id, related_id, relation FROM catalog_configrelationship "
+                    "WHERE scraper_id = %s AND deleted_at IS NULL", [self.scraper_id])
+                live = {(r[0], r[1], r[2]) for r in cur.fetchall()}
+        gone = live - edges if complete and self.scraper_id is not None else set()
+        edges = edges - live
         with connection.cursor() as cur:
             if edges:
                 cur.execute(
@@ -659,15 +705,15 @@ class Ingestor:
                     [self.scraper_id, self.now, self.now, [e[0] for e in edges],
                      [e[1] for e in edges], [e[2] for e in edges]],
                 )
-            if complete and self.scraper_id is not None:
+            if gone:
                 # Edges this scraper made earlier and no longer sees are gone.
                 cur.execute(
                     "UPDATE catalog_configrelationship r SET deleted_at = %s, updated_at = %s "
-                    "WHERE r.scraper_id = %s AND r.deleted_at IS NULL AND NOT EXISTS ("
-                    "SELECT 1 FROM unnest(%s::uuid[], %s::uuid[], %s::text[]) AS v(src, dst, rel) "
-                    "WHERE v.src = r.config_id AND v.dst = r.related_id AND v.rel = r.relation)",
-                    [self.now, self.now, self.scraper_id, [e[0] for e in edges],
-                     [e[1] for e in edges], [e[2] for e in edges]],
+                    "FROM unnest(%s::uuid[], %s::uuid[], %s::text[]) AS v(src, dst, rel) "
+                    "WHERE r.config_id = v.src AND r.related_id = v.dst AND r.relation = v.rel "
+                    "AND r.deleted_at IS NULL",
+                    [self.now, self.now, [e[0] for e in gone], [e[1] for e in gone],
+                     [e[2] for e in gone]],
                 )
 
     def _selector_edges(
@@ -679,13 +725,16 @@ class Ingestor:
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT v.src, i.id, v.rel FROM unnest(%s::uuid[], %s::text[], %s::text[], "
-                "%s::jsonb[], %s::jsonb[]) AS v(src, rel, ns, sel, cluster) "
+                "%s::jsonb[], %s::text[]) AS v(src, rel, ns, sel, cluster) "
                 "JOIN catalog_configitem i ON i.type = %s AND i.namespace = v.ns "
-                "AND i.labels @> v.sel AND i.tags @> v.cluster AND i.deleted_at IS NULL",
+                # Only the labels GIN index should drive this: a cluster containment test
+                # would match every item of the cluster and AND a huge bitmap per Service.
+                "AND i.labels @> v.sel AND i.tags ->> 'cluster' = v.cluster "
+                "AND i.deleted_at IS NULL",
                 [[s for s, _ in selectors], [r.relation for _, r in selectors],
                  [r.selector_namespace for _, r in selectors],
                  [_json(dict(r.selector or {})) for _, r in selectors],
-                 [_json({"cluster": r.selector_cluster}) for _, r in selectors],
+                 [r.selector_cluster for _, r in selectors],
                  "Kubernetes::Pod"],
             )
             return {(r[0], r[1], r[2]) for r in cur.fetchall()}
