@@ -63,6 +63,10 @@ class BenchDatabase:
             "DEBUG": "0",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-" + "x" * 40,
             "FLIGHTDECK_SECURE_SSL": "0",
+            # A throwaway connection-secret key: the bench stores no secrets, but production
+            # settings refuse to start without one.
+            "FLIGHTDECK_SECRET_KEYS": os.environ.get("FLIGHTDECK_SECRET_KEYS")
+            or "VbTMDKiGpAenpX8owCeInQEba4cxosgPf4CygDIs04E=",
             "FLIGHTDECK_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
         }
