@@ -10,8 +10,8 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from catalog.access import is_admin
 from catalog.models import ConfigChange, ConfigItem, ConfigRelationship
+from portal.permissions import is_admin
 
 Direction = Literal["incoming", "outgoing", "all"]
 Kind = Literal["hard", "soft", "both"]

@@ -150,6 +150,8 @@ class Ingestor:
         # Tree paths computed while inserting, so a fresh scrape writes most rows only once.
         self._paths: dict[uuid.UUID, str] = {}
         self._unplaced: set[uuid.UUID] = set()
+        # (cluster, namespace) of Pods written in this run: only their Services re-select.
+        self._pod_scopes: set[tuple[str, str]] = set()
         self._refs: list[tuple[uuid.UUID, RelationRef]] = []
         self._parent_aliases: dict[uuid.UUID, str] = {}
         self._dedupe_window: timedelta = settings.FLIGHTDECK_CHANGE_DEDUPE_WINDOW
@@ -174,6 +176,8 @@ class Ingestor:
         with transaction.atomic():
             self._write_batch(prepared)
         for p in prepared:
+            if p.item.type == "Kubernetes::Pod" and p.item.id in self._touched:
+                self._pod_scopes.add((p.item.tags.get("cluster", ""), p.item.namespace))
             if p.item.id not in self._seen_set:
                 self._seen_set.add(p.item.id)
                 self._seen.append(p.item.id)
@@ -678,17 +682,25 @@ class Ingestor:
             elif target is not None and target != source:
                 edges.add((target, source, ref.relation) if ref.incoming
                           else (source, target, ref.relation))
-        edges |= self._selector_edges(selectors)
-        self.stats.relationships = len(edges)
         live: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
-        if self.scraper_id is not None:
+        if self.scraper_id is not None and complete:
             # Diff against what this scraper stored before, so only the delta is written.
+            # (A partial run, such as a watch batch, only adds its own few edges instead.)
             with connection.cursor() as cur:
                 cur.execute(
                     "SELECT config_id, related_id, relation FROM catalog_configrelationship "
                     "WHERE scraper_id = %s AND deleted_at IS NULL", [self.scraper_id])
                 live = {(r[0], r[1], r[2]) for r in cur.fetchall()}
-        gone = live - edges if complete and self.scraper_id is not None else set()
+        # A selector's matches change only when its Service or a Pod in its scope was
+        # written; the others keep the edges they already have.
+        fresh = [(s, r) for s, r in selectors if s in self._touched
+                 or (r.selector_cluster, r.selector_namespace) in self._pod_scopes]
+        stable = {(s, r.relation) for s, r in selectors if s not in self._touched
+                  and (r.selector_cluster, r.selector_namespace) not in self._pod_scopes}
+        edges |= {e for e in live if (e[0], e[2]) in stable}
+        edges |= self._selector_edges(fresh)
+        self.stats.relationships = len(edges)
+        gone = live - edges
         edges = edges - live
         with connection.cursor() as cur:
             if edges:

@@ -104,7 +104,7 @@ class ConnectionForm(forms.Form):
         if connection is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(connection)
         super().__init__(*args, **kwargs)
-        from catalog.access import is_admin
+        from portal.permissions import is_admin
 
         if not is_admin(user) and not (connection is not None and connection.internal):
             self.fields["internal"].disabled = True

@@ -1,14 +1,13 @@
 """Connections: typed settings and secret references for outside systems, never plaintext."""
 
-from typing import Any, Self
+from typing import Any
 
-from django.contrib.auth.models import AnonymousUser
 from django.db import models
 from django.db.models import Q
 
-from catalog.access import granted_pks, is_admin
 from portal.ids import uuid7
 from portal.models import Syncable
+from portal.permissions import GrantedQuerySet
 
 
 class ConnectionType(models.TextChoices):
@@ -27,17 +26,8 @@ class ConnectionType(models.TextChoices):
     AZURE = "azure", "Azure"
 
 
-class ConnectionQuerySet(models.QuerySet):
-    def for_user(self, user: Any, action: str = "view") -> Self:
-        """`view`, `use` or `change`: granted per connection through guardian, admins see all."""
-        if is_admin(user):
-            return self
-        if not getattr(user, "is_authenticated", False) or isinstance(user, AnonymousUser):
-            return self.none()
-        return self.filter(pk__in=granted_pks(user, self.model, action))
-
-    def live(self) -> Self:
-        return self.filter(deleted_at__isnull=True)
+class ConnectionQuerySet(GrantedQuerySet):
+    """`view`, `use` or `change`: granted per connection through guardian, admins see all."""
 
 
 class Connection(Syncable):

@@ -44,7 +44,8 @@ def expand_lists(doc: Any) -> Iterator[Any]:
         yield doc
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """RFC 3339 from the API server; None for anything else."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -183,7 +184,7 @@ def to_item(obj: Mapping[str, Any], cluster: str, agent_id: uuid.UUID, *,
         external_ids=[kubernetes_alias(cluster, kind, ns, str(meta.get("name", "")))],
         description=str((meta.get("annotations") or {}).get("description", "")),
         source=source,
-        created_at=_parse_time(meta.get("creationTimestamp")),
+        created_at=parse_time(meta.get("creationTimestamp")),
         parent_id=parent_id,
         parent_alias=parent_alias,
         relationships=list(relationships(obj, cluster)),

@@ -21,7 +21,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -470,7 +469,7 @@ class EntrySettings:
             },
             "external_change_id": str(meta.get("uid") or "") or None,
             "count": max(count, 1),
-            "created_at": parse_time(last),
+            "created_at": k8s_objects.parse_time(last),
         }
 
 
@@ -485,15 +484,6 @@ def clean(obj: dict[str, Any]) -> dict[str, Any]:
             {k: v for k, v in c.items() if k not in NOISY_CONDITION_FIELDS}
             if isinstance(c, Mapping) else c for c in status["conditions"]]}
     return out
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _locator(obj: Mapping[str, Any]) -> str:

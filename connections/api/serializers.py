@@ -9,11 +9,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from catalog.access import is_admin
 from connections import spec as specs
 from connections.kinds.base import get_path, set_path
 from connections.models import Connection
 from connections.store import stored_fields
+from portal.permissions import is_admin
 
 
 def public_spec(connection: Connection) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.audit import record
-from catalog.access import is_admin
 from connections import resolve, store
 from connections.api import serializers as s
 from connections.models import Connection
 from portal.models import ManagedBy
+from portal.permissions import is_admin
 
 OWNER_PERMS = ("view_connection", "use_connection", "change_connection", "delete_connection")
 
