@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -221,18 +220,15 @@ def test_secrets_from_a_watch_are_masked(cluster: Cluster) -> None:
     assert tables_containing(canary) == [] and tables_containing(encoded) == []
 
 
-def test_watch_lag_p95_is_under_a_second(cluster: Cluster) -> None:
+def test_a_stream_of_new_pods_all_arrive(cluster: Cluster) -> None:
+    # Lag is measured by `make bench` (W4), never asserted by a clock in the test suite.
     config = kube_scraper(cluster)
-    lags = []
     with watching(config):
         for i in range(20):
-            started = time.monotonic()
             cluster.emu.create(pod(f"lag-{i}", "shop"))
-            wait_for(lambda i=i: live("Kubernetes::Pod", name=f"lag-{i}").exists(),
-                     interval=0.01, message=f"lag-{i}")
-            lags.append(time.monotonic() - started)
-    lags.sort()
-    assert lags[int(len(lags) * 0.95) - 1] <= 1.0, lags
+        wait_for(lambda: live("Kubernetes::Pod", name__startswith="lag-").count() == 20,
+                 interval=0.01, message="all 20 pods")
+    assert live("Kubernetes::Pod", name__startswith="lag-").count() == 20
 
 
 def test_the_watcher_follows_scrape_configs_and_stops(cluster: Cluster) -> None:

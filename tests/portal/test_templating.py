@@ -210,12 +210,12 @@ PAYLOADS = [
 
 
 def attempt(template):
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time of the render: load elsewhere must not count
     try:
         output = render(template, CONTEXT)
     except TemplateError as exc:
-        return "refused", str(exc), time.perf_counter() - started
-    return "rendered", output, time.perf_counter() - started
+        return "refused", str(exc), time.thread_time() - started
+    return "rendered", output, time.thread_time() - started
 
 
 @pytest.mark.parametrize("template", [p[1] for p in PAYLOADS], ids=[p[0] for p in PAYLOADS])
