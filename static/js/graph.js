@@ -123,7 +123,23 @@
     return button;
   }
 
+  function collapse(container, cy, id, button) {
+    var added = (container.expansions || {})[id] || [];
+    cy.batch(function () {
+      added.forEach(function (elementId) {
+        var el = cy.getElementById(elementId);
+        if (!el.empty() && elementId !== container.dataset.root) { cy.remove(el); }
+      });
+    });
+    delete container.expansions[id];
+    container.dataset.collapsed = (parseInt(container.dataset.collapsed || "0", 10) + 1).toString();
+    cy.layout(layoutOptions(cy, container)).run();
+    setStatus(cy, "collapsed " + (cy.getElementById(id).data("name") || ""));
+    if (button) { button.textContent = "Expand"; button.dataset.state = ""; }
+  }
+
   function expand(container, cy, id, button) {
+    if (button && button.dataset.state === "expanded") { collapse(container, cy, id, button); return; }
     if (button) { button.disabled = true; }
     fetch(jsonUrl(container, id), { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) {
@@ -132,20 +148,25 @@
       })
       .then(function (data) {
         var added = 0;
+        var addedIds = [];
         cy.batch(function () {
           toElements(data).forEach(function (el) {
             if (cy.getElementById(el.data.id).empty()) {
               if (el.group === "nodes") { el.data.root = "no"; }
               cy.add(el);
               added += 1;
+              addedIds.push(el.data.id);
             }
           });
         });
+        // Remembered so the same button can collapse exactly what this expansion added.
+        container.expansions = container.expansions || {};
+        container.expansions[id] = addedIds;
         data.nodes.forEach(function (n) { addTableRow(container, n); });
         cy.layout(layoutOptions(cy, container)).run();
         container.dataset.expanded = (parseInt(container.dataset.expanded || "0", 10) + 1).toString();
         setStatus(cy, added ? "expanded " + cy.getElementById(id).data("name") : "nothing new");
-        if (button) { button.textContent = "Expanded"; }
+        if (button) { button.textContent = "Collapse"; button.dataset.state = "expanded"; button.disabled = false; }
       })
       .catch(function (err) {
         setStatus(cy, "could not expand: " + err.message);

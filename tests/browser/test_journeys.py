@@ -127,6 +127,11 @@ def test_main_journey(page: Any, live_server: Any, playwright: Any, settings: An
     after = page.evaluate("document.getElementById('graph-canvas').graph.nodes().length")
     assert after > before, (before, after)
     journey.check("06-graph-expanded")
+    parent.click()  # the same button now collapses what the expansion added
+    page.wait_for_selector("#graph-canvas[data-collapsed='1']")
+    collapsed = page.evaluate("document.getElementById('graph-canvas').graph.nodes().length")
+    assert collapsed == before, (before, collapsed)
+    journey.check("06b-graph-collapsed")
 
     journey.goto("/changes/?range=24h&change_type=diff")
     page.locator("#change-results .timeline li.change").first.wait_for()
