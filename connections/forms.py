@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 
+from connections import secret_store
 from connections.api.serializers import ConnectionSerializer, secret_status
 from connections.kinds.base import (
     BOOL,
@@ -123,7 +124,10 @@ class ConnectionForm(forms.Form):
         for field in self.kind.fields:
             value = get_path(block, field.path)
             if field.secret:
-                initial[f"{field.form_name}__from"] = format_source(value)
+                # A Secret the store wrote is "a stored value", like an encrypted one: leaving
+                # the input blank keeps it and typing replaces it, so no "from" prefill.
+                if not secret_store.owns(value, connection.name, field.path):
+                    initial[f"{field.form_name}__from"] = format_source(value)
             elif field.envvar and is_envvar(value):
                 initial[f"{field.form_name}__from"] = format_source(value)
                 initial[field.form_name] = value.get("value", "")

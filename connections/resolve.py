@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from connections import crypto, ssrf
+from connections import crypto, secret_store, ssrf
 from connections.errors import ConnectionFailure, ConnectionUnavailable, SecretUnavailable
 from connections.kinds import KINDS
 from connections.kinds import kubernetes as kube
@@ -61,6 +61,12 @@ class ValueCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def forget(self, prefix: tuple) -> None:
+        """Drop entries under `prefix`, e.g. one Secret that was just rewritten."""
+        with self._lock:
+            for key in [k for k in self._entries if k[:len(prefix)] == prefix]:
+                del self._entries[key]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -173,10 +179,12 @@ class _Resolver:
         label = "Secret" if kind == "secrets" else "ConfigMap"
         namespace = self.connection.namespace
         where = f"{label} {namespace}/{ref['name']}, key {ref['key']}"
+        source_of = self.store_source if kind == "secrets" and secret_store.holds(
+            self.connection.name, ref) else self.kube_source
 
         def load() -> str:
             try:
-                _origin, conf, ctx = self.kube_source()
+                _origin, conf, ctx = source_of()
                 status, body = kube.get_json(
                     conf, f"/api/v1/namespaces/{quote(namespace)}/{kind}/{quote(ref['name'])}",
                     ctx)
@@ -200,10 +208,16 @@ class _Resolver:
             return str(raw)
 
         try:
-            origin = self.kube_source()[0]
+            origin = secret_store.origin() if source_of == self.store_source \
+                else self.kube_source()[0]
         except ConnectionFailure as exc:
             raise SecretUnavailable(self.ref, path, where, str(exc)) from None
         return CACHE.get((origin, namespace, kind, ref["name"], ref["key"]), load)
+
+    def store_source(self) -> tuple[str, kube.KubernetesSettings, ProbeContext]:
+        """The cluster secret_store writes to, whatever spec.kubernetesConnection says."""
+        conf, ctx = secret_store.cluster()
+        return secret_store.origin(), conf, ctx
 
 
 def _apply_overrides(block: dict[str, Any], overrides: Mapping[str, Any] | None) -> None:

@@ -195,6 +195,10 @@ FLIGHTDECK_DEMO_DIR = Path(env_str("FLIGHTDECK_DEMO_DIR", str(BASE_DIR / "catalo
 FLIGHTDECK_STATE_DIR = Path(env_str("FLIGHTDECK_STATE_DIR", str(BASE_DIR / ".flightdeck")))
 # Fernet keys for connection secrets, newest first (connections/crypto.py); rotation re-encrypts.
 FLIGHTDECK_SECRET_KEYS = env_list("FLIGHTDECK_SECRET_KEYS", [])
+# Where typed-in secrets go: auto (kubernetes in a pod) | database | kubernetes; kubeconfig
+# path of the store cluster, empty = in-cluster service account (connections/secret_store.py).
+FLIGHTDECK_SECRET_STORE = env_str("FLIGHTDECK_SECRET_STORE", "auto")
+FLIGHTDECK_SECRET_STORE_KUBECONFIG = env_str("FLIGHTDECK_SECRET_STORE_KUBECONFIG", "")
 
 LOGGING = {
     "version": 1,
