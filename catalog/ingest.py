@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from catalog import diff
+from catalog import diff, relationships
 from catalog.health import Health as Verdict
 from catalog.health import Rule, apply_rules, assess
 from catalog.scrapers.base import RelationRef, ScrapedItem
@@ -671,7 +671,7 @@ class Ingestor:
             )
 
     def _write_relationships(self, complete: bool) -> None:
-        edges: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
+        edges: set[relationships.Edge] = set()
         aliases = {r.target_alias for _, r in self._refs if r.target_alias}
         found = self._aliases(aliases)
         selectors: list[tuple[uuid.UUID, RelationRef]] = []
@@ -682,15 +682,10 @@ class Ingestor:
             elif target is not None and target != source:
                 edges.add((target, source, ref.relation) if ref.incoming
                           else (source, target, ref.relation))
-        live: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
-        if self.scraper_id is not None and complete:
-            # Diff against what this scraper stored before, so only the delta is written.
-            # (A partial run, such as a watch batch, only adds its own few edges instead.)
-            with connection.cursor() as cur:
-                cur.execute(
-                    "SELECT config_id, related_id, relation FROM catalog_configrelationship "
-                    "WHERE scraper_id = %s AND deleted_at IS NULL", [self.scraper_id])
-                live = {(r[0], r[1], r[2]) for r in cur.fetchall()}
+        # Diff against what this scraper stored before, so only the delta is written.
+        # (A partial run, such as a watch batch, only adds its own few edges instead.)
+        live = (relationships.stored_edges(self.scraper_id)
+                if self.scraper_id is not None and complete else set())
         # A selector's matches change only when its Service or a Pod in its scope was
         # written; the others keep the edges they already have.
         fresh = [(s, r) for s, r in selectors if s in self._touched
@@ -698,58 +693,10 @@ class Ingestor:
         stable = {(s, r.relation) for s, r in selectors if s not in self._touched
                   and (r.selector_cluster, r.selector_namespace) not in self._pod_scopes}
         edges |= {e for e in live if (e[0], e[2]) in stable}
-        edges |= self._selector_edges(fresh)
+        edges |= relationships.selector_edges(fresh)
         self.stats.relationships = len(edges)
-        gone = live - edges
-        edges = edges - live
-        with connection.cursor() as cur:
-            if edges:
-                cur.execute(
-                    "INSERT INTO catalog_configrelationship "
-                    "(config_id, related_id, relation, scraper_id, created_at, updated_at) "
-                    "SELECT v.src, v.dst, v.rel, %s, %s, %s "
-                    "FROM unnest(%s::uuid[], %s::uuid[], %s::text[]) AS v(src, dst, rel) "
-                    "JOIN catalog_configitem a ON a.id = v.src "
-                    "JOIN catalog_configitem b ON b.id = v.dst "
-                    "ON CONFLICT (config_id, related_id, relation) DO UPDATE "
-                    "SET deleted_at = NULL, updated_at = EXCLUDED.updated_at "
-                    "WHERE catalog_configrelationship.deleted_at IS NOT NULL",
-                    [self.scraper_id, self.now, self.now, [e[0] for e in edges],
-                     [e[1] for e in edges], [e[2] for e in edges]],
-                )
-            if gone:
-                # Edges this scraper made earlier and no longer sees are gone.
-                cur.execute(
-                    "UPDATE catalog_configrelationship r SET deleted_at = %s, updated_at = %s "
-                    "FROM unnest(%s::uuid[], %s::uuid[], %s::text[]) AS v(src, dst, rel) "
-                    "WHERE r.config_id = v.src AND r.related_id = v.dst AND r.relation = v.rel "
-                    "AND r.deleted_at IS NULL",
-                    [self.now, self.now, [e[0] for e in gone], [e[1] for e in gone],
-                     [e[2] for e in gone]],
-                )
-
-    def _selector_edges(
-        self, selectors: list[tuple[uuid.UUID, RelationRef]]
-    ) -> set[tuple[uuid.UUID, uuid.UUID, str]]:
-        """Service -> Pods by label selector, all services of the run in one query."""
-        if not selectors:
-            return set()
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT v.src, i.id, v.rel FROM unnest(%s::uuid[], %s::text[], %s::text[], "
-                "%s::jsonb[], %s::text[]) AS v(src, rel, ns, sel, cluster) "
-                "JOIN catalog_configitem i ON i.type = %s AND i.namespace = v.ns "
-                # Only the labels GIN index should drive this: a cluster containment test
-                # would match every item of the cluster and AND a huge bitmap per Service.
-                "AND i.labels @> v.sel AND i.tags ->> 'cluster' = v.cluster "
-                "AND i.deleted_at IS NULL",
-                [[s for s, _ in selectors], [r.relation for _, r in selectors],
-                 [r.selector_namespace for _, r in selectors],
-                 [_json(dict(r.selector or {})) for _, r in selectors],
-                 [r.selector_cluster for _, r in selectors],
-                 "Kubernetes::Pod"],
-            )
-            return {(r[0], r[1], r[2]) for r in cur.fetchall()}
+        relationships.add_edges(edges - live, self.scraper_id, self.now)
+        relationships.remove_edges(live - edges, self.now)
 
     def _delete_stale(self, stale_age: timedelta, max_delete_percent: int) -> None:
         cutoff = self.now - stale_age
