@@ -34,6 +34,7 @@ def _row(w: dict[str, Any]) -> list[str]:
     peer_text = f"{_fmt(peer, unit)} ({source})" if source else "-"
     lead = w["lead"]
     rss = w["peak_rss_mb"]["scraper"]
+    queries = w["extra"].get("queries_per_page")
     return [
         w["id"],
         size_label(w["size"]),
@@ -44,7 +45,7 @@ def _row(w: dict[str, Any]) -> list[str]:
         peer_text,
         "-" if lead is None else f"{lead:.1f}x",
         "-" if rss is None else f"{rss:.0f}MB",
-        "-",
+        "-" if queries is None else str(queries),
         w["target"],
         "PASS" if w["pass"] else "FAIL",
     ]
@@ -97,8 +98,17 @@ def notes(workloads: Sequence[dict[str, Any]]) -> list[str]:
         out.append(
             f"growth  W1: {steps}  ({w1[-1]['size'] // w1[0]['size']}x data -> {ratio:.1f}x time)"
         )
+    for wid in ("W5", "W6", "W7", "W8"):
+        points = sorted((w for w in workloads if w["id"] == wid), key=lambda w: w["size"])
+        if points:
+            steps = " -> ".join(
+                f"{size_label(w['size'])} {_fmt(w['extra']['p95_s'], 's')}" for w in points
+            )
+            out.append(f"growth  {wid} p95: {steps}")
     for w in workloads:
         extra, label = w["extra"], f"{w['id']} {size_label(w['size'])}"
+        if "summary_line" in extra:
+            out.append(extra["summary_line"])
         if w["id"] == "W1":
             out.append(
                 f"{label}: {extra['items_per_s']:,} items/s (limit "
