@@ -116,5 +116,19 @@ def http_status_result(response: ssrf.Response, what: str) -> ProbeResult:
     return ProbeResult(ok, f"{what}: HTTP {response.status} {response.reason}".strip())
 
 
+def api_user_probe(api_url: str, headers: Mapping[str, str], ctx: "ProbeContext",
+                   name_key: str) -> ProbeResult:
+    """GitHub and GitLab alike: `GET <api>/user` proves the token and names its owner."""
+
+    def run() -> ProbeResult:
+        response = ssrf.request("GET", f"{api_url}/user", policy=ctx.policy,
+                                headers=dict(headers), tls=ctx.tls)
+        if not response.ok:
+            return ProbeResult(False, f"GET /user: HTTP {response.status} {response.reason}")
+        return ProbeResult(True, f"authenticated as {(response.json() or {}).get(name_key, '?')}")
+
+    return timed(run)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}

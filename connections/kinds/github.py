@@ -4,8 +4,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connections import ssrf
-from connections.kinds.base import Field, Kind, ProbeContext, ProbeResult, bearer, timed
+from connections.kinds.base import (
+    Field,
+    Kind,
+    ProbeContext,
+    ProbeResult,
+    api_user_probe,
+    bearer,
+)
 
 FIELDS = (
     Field("apiURL", "API URL", default="https://api.github.com", endpoint=True),
@@ -33,15 +39,7 @@ def settings(block: Mapping[str, Any]) -> GitHubSettings:
 
 
 def probe(conf: GitHubSettings, ctx: ProbeContext) -> ProbeResult:
-    def run() -> ProbeResult:
-        response = ssrf.request("GET", f"{conf.api_url}/user", policy=ctx.policy,
-                                headers=conf.headers(), tls=ctx.tls)
-        if not response.ok:
-            return ProbeResult(False, f"GET /user: HTTP {response.status} {response.reason}")
-        login = (response.json() or {}).get("login", "?")
-        return ProbeResult(True, f"authenticated as {login}")
-
-    return timed(run)
+    return api_user_probe(conf.api_url, conf.headers(), ctx, "login")
 
 
 KIND = Kind("github", "GitHub", FIELDS, settings, probe, summary="API user lookup")

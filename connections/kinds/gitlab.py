@@ -4,8 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connections import ssrf
-from connections.kinds.base import Field, Kind, ProbeContext, ProbeResult, timed
+from connections.kinds.base import Field, Kind, ProbeContext, ProbeResult, api_user_probe
 
 FIELDS = (
     Field("apiURL", "API URL", default="https://gitlab.com/api/v4", endpoint=True),
@@ -32,15 +31,7 @@ def settings(block: Mapping[str, Any]) -> GitLabSettings:
 
 
 def probe(conf: GitLabSettings, ctx: ProbeContext) -> ProbeResult:
-    def run() -> ProbeResult:
-        response = ssrf.request("GET", f"{conf.api_url}/user", policy=ctx.policy,
-                                headers=conf.headers(), tls=ctx.tls)
-        if not response.ok:
-            return ProbeResult(False, f"GET /user: HTTP {response.status} {response.reason}")
-        username = (response.json() or {}).get("username", "?")
-        return ProbeResult(True, f"authenticated as {username}")
-
-    return timed(run)
+    return api_user_probe(conf.api_url, conf.headers(), ctx, "username")
 
 
 KIND = Kind("gitlab", "GitLab", FIELDS, settings, probe, summary="API user lookup")
