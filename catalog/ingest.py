@@ -467,18 +467,10 @@ class Ingestor:
                             external_created_by=self.change_author,
                         ))
             if row is not None and row[3] != verdict.health:
-                previous = {"health": row[3], "status": row[4], "ready": row[5], "message": row[6]}
-                current = _verdict_dict(verdict)
-                change_type, severity = HEALTH_CHANGE[verdict.health]
-                summary = f"{row[3]} → {verdict.health}" + (
-                    f" ({verdict.status})" if verdict.status else "")
-                changes.append(ChangeInput(
-                    config_id=item.id, type=item.type, change_type=change_type,
-                    severity=severity, source="flightdeck/health", summary=summary,
-                    details={"kind": "Health/v1", "previous": previous, "current": current},
-                ))
-                health_events.append((f"config.{verdict.health}", item.id,
-                                      {"previous": previous, "current": current}))
+                previous = Verdict(row[3], row[4], row[5], row[6])
+                change, event = health_transition(item.id, item.type, previous, verdict)
+                changes.append(change)
+                health_events.append(event)
             for change in item.changes:
                 changes.append(ChangeInput(config_id=item.id, type=item.type, **change))
         if changes:
@@ -738,6 +730,24 @@ class Ingestor:
 
 
 _KEEP = object()
+
+
+Event = tuple[str, uuid.UUID, dict[str, Any]]
+
+
+def health_transition(config_id: uuid.UUID, type_: str, previous: Verdict,
+                      current: Verdict) -> tuple[ChangeInput, Event]:
+    """product.md §3.3: a new health is a change row plus its `config.<health>` event."""
+    before, after = _verdict_dict(previous), _verdict_dict(current)
+    change_type, severity = HEALTH_CHANGE[current.health]
+    summary = f"{previous.health} → {current.health}" + (
+        f" ({current.status})" if current.status else "")
+    change = ChangeInput(
+        config_id=config_id, type=type_, change_type=change_type, severity=severity,
+        source="flightdeck/health", summary=summary,
+        details={"kind": "Health/v1", "previous": before, "current": after},
+    )
+    return change, (f"config.{current.health}", config_id, {"previous": before, "current": after})
 
 
 def _verdict_dict(verdict: Verdict) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from catalog.health import Health, apply_rules, assess
 from catalog.health.assess import CLOCK_TYPES
-from catalog.ingest import HEALTH_CHANGE, ChangeInput, Ingestor
+from catalog.ingest import ChangeInput, Ingestor, health_transition
 from catalog.models import ConfigItem, ScrapeConfig
 from catalog.scraping import rules_for
 
@@ -68,18 +68,9 @@ def _apply(batch: list[ConfigItem], cache: dict[object, list], now: datetime) ->
         updates.append((verdict.health, verdict.status[:100], verdict.ready, verdict.message,
                         verdict.health != item.health, item.pk))
         if verdict.health != item.health:
-            previous = stored.as_dict()
-            current = verdict.as_dict()
-            change_type, severity = HEALTH_CHANGE[verdict.health]
-            by_agent.setdefault(item.agent_id, []).append(ChangeInput(
-                config_id=item.pk, type=item.type, change_type=change_type, severity=severity,
-                source="flightdeck/health",
-                summary=f"{item.health} → {verdict.health}"
-                + (f" ({verdict.status})" if verdict.status else ""),
-                details={"kind": "Health/v1", "previous": previous, "current": current}))
-            events.setdefault(item.agent_id, []).append(
-                (f"config.{verdict.health}", item.pk, {"previous": previous,
-                                                       "current": current}))
+            change, event = health_transition(item.pk, item.type, stored, verdict)
+            by_agent.setdefault(item.agent_id, []).append(change)
+            events.setdefault(item.agent_id, []).append(event)
     if not updates:
         return 0
     with transaction.atomic():

@@ -95,13 +95,11 @@ def rules_for(config: ScrapeConfig | None) -> list[Rule]:
     rows = list(scoped) + list(
         HealthRule.objects.filter(enabled=True, scope=HealthRule.Scope.GLOBAL).order_by("order")
     )
-    if config is None:
-        return [Rule(types=tuple(r.types), when=r.when, health=r.health, status=r.status,
-                     ready=r.ready, message=r.message) for r in rows]
     inline = [
         Rule(types=tuple(group.get("types") or ()), when=r["when"], health=r.get("health", ""),
              status=r.get("status", ""), ready=r.get("ready", ""), message=r.get("message", ""))
-        for group in config.spec.get("health") or [] for r in group.get("rules") or []
+        for group in (config.spec.get("health") if config is not None else None) or []
+        for r in group.get("rules") or []
     ]
     return inline + [
         Rule(types=tuple(r.types), when=r.when, health=r.health, status=r.status, ready=r.ready,
