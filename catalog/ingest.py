@@ -327,7 +327,7 @@ class Ingestor:
             self._unplaced.add(item.id)
         return parent, path
 
-    def _row(self, p: _Prepared, *, updated_at: datetime, first_seen: datetime) -> tuple:
+    def _row(self, p: _Prepared, *, updated_at: datetime | None, first_seen: datetime) -> tuple:
         item, verdict = p.item, p.verdict
         assert verdict is not None
         parent, path = self._placement(item)
@@ -395,11 +395,10 @@ class Ingestor:
             row = existing[p.item.id]
             assert p.verdict is not None
             material = row[2] != p.config_hash or row[3] != p.verdict.health
-            rows.append(self._row(p, updated_at=self.now if material else _KEEP,
+            # None: not a material change, the stored updated_at stays (see the UPDATE below).
+            rows.append(self._row(p, updated_at=self.now if material else None,
                                   first_seen=self.now))
-        self._copy_to_stage("_fd_stage_upd", (
-            tuple(None if v is _KEEP else v for v in r) for r in rows
-        ))
+        self._copy_to_stage("_fd_stage_upd", rows)
         assignments = ", ".join(
             f"{c} = s.{c}" for c in ITEM_COLUMNS if c not in KEEP_ON_UPDATE and c != "updated_at"
         )
@@ -727,9 +726,6 @@ class Ingestor:
         for _, type_ in gone:
             self.stats.bump(type_, "deleted")
         self.emit([("config.deleted", g[0], {"delete_reason": "stale"}) for g in gone])
-
-
-_KEEP = object()
 
 
 Event = tuple[str, uuid.UUID, dict[str, Any]]

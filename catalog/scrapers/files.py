@@ -26,11 +26,11 @@ def _evaluate(source: str, document: Any) -> Any:
 
 
 def _mapped(entry: Mapping[str, Any], field: str, document: Any) -> Any:
-    """Literal `type`/`class`; every other mapping field is CEL over the document."""
+    """`class` and a `type` written as `Provider::Kind` are literals; the rest is CEL."""
     source = entry.get(field)
     if source is None or source == "":
         return None
-    if (field in ("type", "class") and "::" in str(source)) or field == "class":
+    if field == "class" or (field == "type" and "::" in str(source)):
         return source
     return _evaluate(str(source), document)
 
