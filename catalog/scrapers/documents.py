@@ -54,6 +54,16 @@ _StrictLoader.add_constructor(
     lambda loader, node: loader.construct_mapping(node, deep=True),
 )
 
+# YAML 1.1 resolves a bare `=` to the `value` tag, which no safe constructor handles, so real
+# CRDs (prometheus-operator's `matchType` enum lists `- =`) failed to load. Kubernetes reads
+# YAML 1.2 semantics, where `=` is a plain string: drop that one implicit resolver. The copy
+# keeps SafeLoader's own table untouched for every other caller of PyYAML.
+_VALUE_TAG = "tag:yaml.org,2002:value"
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _VALUE_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
 
 def check_size(value: Any) -> None:
     """Aliases stay shared in memory and explode only when serialised: count before that."""
@@ -121,6 +131,24 @@ def parse(data: bytes, filename: str, fmt: str = "") -> Iterator[Document]:
         finally:
             loader.dispose()
         index += 1
+
+
+def load_one(text: str) -> Any:
+    """One YAML document with the same rules as `parse` (duplicate keys, aliases, size caps).
+
+    For single documents typed in by users, such as a kubeconfig; raises DocumentError.
+    """
+    loader = _StrictLoader(text)
+    try:
+        value = loader.get_single_data()
+        check_size(value)
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"invalid YAML: {_short(exc)}") from None
+    except RecursionError:
+        raise DocumentError(f"document nests deeper than {MAX_DEPTH} levels") from None
+    finally:
+        loader.dispose()
+    return value
 
 
 def _reject_constant(name: str) -> Any:

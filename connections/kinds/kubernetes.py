@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from catalog.scrapers.documents import DocumentError, load_one
 from connections import ssrf
 from connections.errors import ConnectionFailure
 from connections.kinds.base import TEXT, Field, Kind, ProbeContext, ProbeResult, timed
@@ -62,8 +61,10 @@ def _named(entries: Any, name: str, what: str) -> Mapping[str, Any]:
 def from_kubeconfig(text: str, context: str = "") -> KubernetesSettings:
     """Only inline data: paths in a kubeconfig would read files of the worker."""
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError:
+        # The catalog's loader: duplicate keys, alias bombs and size are refused here too.
+        config = load_one(text)
+    except DocumentError:
+        # No parser detail: it quotes the offending line, and a kubeconfig holds secrets.
         raise ConnectionFailure("kubeconfig: not valid YAML") from None
     if not isinstance(config, Mapping):
         raise ConnectionFailure("kubeconfig: not a kubeconfig document")
