@@ -8,7 +8,7 @@ costs no row write: its hash is compared first and nothing else happens.
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -130,8 +130,12 @@ class Ingestor:
         batch_size: int = 2000,
         now: datetime | None = None,
         change_author: str = "",
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.scraper_id = scraper_id
+        # Called first in every write transaction: a run's lease check (portal/runs.py), so a
+        # worker that lost its run writes nothing.
+        self.guard = guard
         self.agent_id = agent_id
         self.managed_by = managed_by
         self.rules = list(rules)
@@ -174,6 +178,7 @@ class Ingestor:
             for alias in item.external_ids:
                 self._known_aliases[alias] = item.id
         with transaction.atomic():
+            self._hold()
             self._write_batch(prepared)
         for p in prepared:
             if p.item.type == "Kubernetes::Pod" and p.item.id in self._touched:
@@ -193,6 +198,7 @@ class Ingestor:
         # A run that changed nothing has the same edges and tree as the last one: skip the work.
         dirty = bool(self.stats.created or self.stats.updated or self.stats.undeleted)
         with transaction.atomic():
+            self._hold()
             with connection.cursor() as cur:
                 # These are large, simple statements: JIT compilation costs more than it saves.
                 cur.execute("SET LOCAL jit = off")
@@ -202,8 +208,13 @@ class Ingestor:
                 self._write_relationships(complete)
         if complete and self.scraper_id is not None and stale_age is not None:
             with transaction.atomic():
+                self._hold()
                 self._delete_stale(stale_age, max_delete_percent)
         return self.stats
+
+    def _hold(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     def delete_ids(self, ids: Sequence[uuid.UUID], reason: str = "source_deleted") -> int:
         """The source said these are gone (a watch DELETED): soft delete them and their edges."""

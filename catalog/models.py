@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from catalog.access import ItemQuerySet, ScrapeConfigQuerySet, ScrapeScopedQuerySet
 from portal.ids import LOCAL_AGENT_ID, uuid7
-from portal.models import Syncable
+from portal.models import RunFields, RunLogLine, Syncable
 
 
 class Health(models.TextChoices):
@@ -80,7 +80,7 @@ class ScrapeConfig(Syncable):
         return reverse("catalog:scraper_detail", args=[self.pk])
 
 
-class ScrapeRun(models.Model):
+class ScrapeRun(RunFields):
     """A long job as a row: status, counters and log lines; Celery carries only its id."""
 
     class Status(models.TextChoices):
@@ -103,13 +103,6 @@ class ScrapeRun(models.Model):
     agent = _agent_fk()
     trigger = models.CharField(max_length=10, choices=Trigger, default=Trigger.MANUAL)
     status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.IntegerField(null=True, blank=True)
-    # Lease: the holder renews it while running; an expired lease is reaped and the run failed.
-    lease_holder = models.CharField(max_length=255, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created = models.IntegerField(default=0)
     updated = models.IntegerField(default=0)
     unchanged = models.IntegerField(default=0)
@@ -121,8 +114,6 @@ class ScrapeRun(models.Model):
     errors = models.IntegerField(default=0)
     per_type = models.JSONField(default=dict, blank=True)
     error_list = models.JSONField(default=list, blank=True)
-    hostname = models.CharField(max_length=255, blank=True)
-    worker_id = models.CharField(max_length=255, blank=True)
 
     objects = ScrapeScopedQuerySet.as_manager()
 
@@ -152,27 +143,14 @@ class ScrapeRun(models.Model):
         return self.status in self.TERMINAL
 
 
-class ScrapeLogLine(models.Model):
+class ScrapeLogLine(RunLogLine):
     """Progress a person can read while the run is still going."""
 
-    class Level(models.TextChoices):
-        INFO = "info"
-        WARNING = "warning"
-        ERROR = "error"
-
-    id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(ScrapeRun, on_delete=models.CASCADE, related_name="log_lines")
-    seq = models.IntegerField()
-    ts = models.DateTimeField(default=timezone.now)
-    level = models.CharField(max_length=8, choices=Level, default=Level.INFO)
-    line = models.TextField()
 
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="scrapelog_run_seq")]
-
-    def __str__(self) -> str:
-        return self.line[:80]
 
 
 class ConfigItem(models.Model):

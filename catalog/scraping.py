@@ -1,35 +1,31 @@
-"""Scrape runs: enqueue a row, claim it with a lease, run the scrapers through ingest, record."""
+"""Scrape runs: enqueue a row, claim it through portal/runs.py, run the scrapers through ingest."""
 
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from catalog import specs
 from catalog.health import Rule
 from catalog.ingest import Ingestor, StaleDeleteRefused
-from catalog.models import HealthRule, ScrapeConfig, ScrapeLogLine, ScrapeRun
+from catalog.models import HealthRule, ScrapeConfig, ScrapeRun
 from catalog.schedule import next_run
+from catalog.scrape_runs import SCRAPE_RUNS
 from catalog.scrapers import REGISTRY
 from catalog.scrapers.base import Problem, ScrapeContext, ScrapedItem
+from portal import runs
 from portal.models import Event
 
 log = logging.getLogger("flightdeck.scrape")
 
-LEASE = timedelta(minutes=2)
-HEARTBEAT_SECONDS = 20
 MAX_ERRORS_KEPT = 100
-# Queued runs nobody claimed within this long are handed to Celery again (lost message).
-REQUEUE_AFTER = timedelta(minutes=5)
+# A progress line at most this often, so a long scrape shows it is alive without flooding.
+PROGRESS_SECONDS = 20
 
 
 class AlreadyRunning(Exception):
@@ -54,36 +50,19 @@ def enqueue(config: ScrapeConfig, trigger: str = ScrapeRun.Trigger.MANUAL,
             return enqueue(config, trigger, send)
         raise AlreadyRunning(live) from None
     if send:
-        from catalog.tasks import scrape
-
-        transaction.on_commit(lambda: scrape.delay(str(run.id)))
+        runs.dispatch(SCRAPE_RUNS, run.pk)
     return run
 
 
-def _claim(run_id: uuid.UUID | str) -> ScrapeRun | None:
-    """Conditional UPDATE: exactly one worker wins a queued run, even with duplicate messages."""
-    holder = f"{socket.gethostname()}:{os.getpid()}"
-    now = timezone.now()
-    claimed = ScrapeRun.objects.filter(pk=run_id, status=ScrapeRun.Status.QUEUED).update(
-        status=ScrapeRun.Status.RUNNING, started_at=now, lease_holder=holder,
-        lease_expires_at=now + LEASE, hostname=socket.gethostname(), worker_id=holder,
-    )
-    if not claimed:
-        return None
-    return ScrapeRun.objects.select_related("scrape_config").get(pk=run_id)
-
-
 class RunLog:
-    """Log lines as rows with a sequence number, readable while the run is still going."""
+    """Fenced log lines of the run, optionally echoed to a terminal (manage.py scrape)."""
 
-    def __init__(self, run: ScrapeRun, echo: Callable[[str], None] | None = None) -> None:
-        self.run = run
-        self.seq = run.log_lines.count()
+    def __init__(self, lease: runs.Lease, echo: Callable[[str], None] | None = None) -> None:
+        self.lease = lease
         self.echo = echo
 
     def __call__(self, line: str, level: str = "info") -> None:
-        self.seq += 1
-        ScrapeLogLine.objects.create(run=self.run, seq=self.seq, level=level, line=line[:4000])
+        self.lease.log(line, level)
         if self.echo:
             self.echo(line)
 
@@ -122,27 +101,41 @@ def scraped(config: ScrapeConfig, ctx: ScrapeContext) -> Iterator[ScrapedItem | 
 
 def execute(run_id: uuid.UUID | str, progress: Callable[[int], None] | None = None,
             echo: Callable[[str], None] | None = None) -> ScrapeRun | None:
-    """Runs a queued scrape to its end; returns None when another worker already has it."""
-    run = _claim(run_id)
-    if run is None:
+    """Runs a queued scrape to its end; returns None when another worker already has it.
+
+    Raises LeaseLost when the reaper took the run meanwhile: nothing more is written then.
+    """
+    lease = runs.claim(SCRAPE_RUNS, run_id)
+    if lease is None:
         return None
+    with lease:
+        return _scrape(lease, progress, echo)
+
+
+def _scrape(lease: runs.Lease, progress: Callable[[int], None] | None,
+            echo: Callable[[str], None] | None) -> ScrapeRun:
+    run = ScrapeRun.objects.select_related("scrape_config").get(pk=lease.run_id)
     config = run.scrape_config
     started = time.monotonic()
-    say = RunLog(run, echo)
-    say(f"scrape {config.namespace}/{config.name} started ({run.trigger})")
+    say = RunLog(lease, echo)
+    say(f"scrape {config.namespace}/{config.name} started ({run.trigger}, attempt {run.attempt})")
     errors: list[dict[str, str]] = []
     status = ScrapeRun.Status.SUCCEEDED
     stats = None
+    ingestor = None
     try:
         retention = specs.retention(config.spec)
         ctx = ScrapeContext(
             scraper_key=f"{config.namespace}/{config.name}", spec=config.spec,
             agent_id=config.agent_id, max_document_bytes=settings.FLIGHTDECK_MAX_DOCUMENT_BYTES,
         )
-        ingestor = Ingestor(scraper_id=config.id, agent_id=config.agent_id, rules=rules_for(config))
-        last_beat = time.monotonic()
+        # Every ingest transaction first proves the lease is still ours (fencing).
+        ingestor = Ingestor(scraper_id=config.id, agent_id=config.agent_id,
+                            rules=rules_for(config), guard=lease.hold)
+        last_progress = time.monotonic()
         count = 0
         for produced in scraped(config, ctx):
+            lease.check()
             if isinstance(produced, Problem):
                 entry = {"scraper": produced.scraper, "message": produced.message,
                          "item": produced.item}
@@ -156,10 +149,8 @@ def execute(run_id: uuid.UUID | str, progress: Callable[[int], None] | None = No
             count += 1
             if progress:
                 progress(count)
-            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
-                last_beat = time.monotonic()
-                ScrapeRun.objects.filter(pk=run.pk).update(
-                    lease_expires_at=timezone.now() + LEASE)
+            if time.monotonic() - last_progress > PROGRESS_SECONDS:
+                last_progress = time.monotonic()
                 say(f"{count} items so far")
         # Any error may hide items that still exist (an unparsable file): delete nothing then.
         complete = ctx.complete and not errors
@@ -171,24 +162,28 @@ def execute(run_id: uuid.UUID | str, progress: Callable[[int], None] | None = No
             status = ScrapeRun.Status.PARTIAL
         if not complete:
             say("scrape incomplete: nothing was marked deleted", "warning")
+    except runs.LeaseLost:
+        log.warning("scrape lease lost; stopping without writing", extra={"run_id": str(run.pk)})
+        raise
     except StaleDeleteRefused as exc:
         status = ScrapeRun.Status.FAILED
         errors.append({"scraper": "retention", "message": str(exc), "item": ""})
         say(f"error: {exc}", "error")
-        stats = ingestor.stats
+        stats = ingestor.stats if ingestor is not None else None
     except Exception as exc:  # the run row must end in a final state whatever happened
         log.exception("scrape failed", extra={"run_id": str(run.pk)})
         status = ScrapeRun.Status.FAILED
         errors.append({"scraper": "", "message": f"{exc.__class__.__name__}: {exc}", "item": ""})
         say(f"error: {exc.__class__.__name__}: {exc}", "error")
-    return _finish(run, status, stats, errors, started, say)
+    return _finish(lease, run, status, stats, errors, started, say)
 
 
-def _finish(run: ScrapeRun, status: str, stats: Any, errors: list[dict[str, str]],
-            started: float, say: RunLog) -> ScrapeRun:
+def _finish(lease: runs.Lease, run: ScrapeRun, status: str, stats: Any,
+            errors: list[dict[str, str]], started: float, say: RunLog) -> ScrapeRun:
     counters = stats.as_dict() if stats is not None else {}
     duration_ms = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
+        lease.hold()
         ScrapeRun.objects.filter(pk=run.pk).update(
             status=status, finished_at=timezone.now(), duration_ms=duration_ms,
             lease_expires_at=None, errors=len(errors), error_list=errors[:MAX_ERRORS_KEPT],
@@ -203,8 +198,11 @@ def _finish(run: ScrapeRun, status: str, stats: Any, errors: list[dict[str, str]
             Event.objects.create(name="scrape.failed", object_type="scrape_run", object_id=run.pk,
                                  agent_id=run.agent_id,
                                  payload={"scrape_run_id": str(run.pk), "errors": len(errors)})
-    run.refresh_from_db()
-    say(summary(run))
+        run.refresh_from_db()
+        # The lease ended with the final status: this line is the run's last word.
+        runs.append_log(SCRAPE_RUNS, run.pk, summary(run))
+    if say.echo:
+        say.echo(summary(run))
     return run
 
 
@@ -217,7 +215,7 @@ def summary(run: ScrapeRun) -> str:
 def dispatch_due(now: Any = None) -> list[ScrapeRun]:
     """Beat calls this every 30 s: enqueue every live, unpaused ScrapeConfig that is due."""
     now = now or timezone.now()
-    runs: list[ScrapeRun] = []
+    created: list[ScrapeRun] = []
     due = ScrapeConfig.objects.filter(deleted_at__isnull=True, paused=False).filter(
         next_run_at__isnull=True) | ScrapeConfig.objects.filter(
         deleted_at__isnull=True, paused=False, next_run_at__lte=now)
@@ -225,24 +223,7 @@ def dispatch_due(now: Any = None) -> list[ScrapeRun]:
         ScrapeConfig.objects.filter(pk=config.pk).update(
             next_run_at=next_run(config.schedule, now))
         try:
-            runs.append(enqueue(config, ScrapeRun.Trigger.SCHEDULE))
+            created.append(enqueue(config, ScrapeRun.Trigger.SCHEDULE))
         except AlreadyRunning:
             continue
-    return runs
-
-
-def reap(now: Any = None) -> int:
-    """Runs whose worker died (lease expired) fail; queued runs whose message was lost go again."""
-    from catalog.tasks import scrape
-
-    now = now or timezone.now()
-    reaped = ScrapeRun.objects.filter(status=ScrapeRun.Status.RUNNING,
-                                      lease_expires_at__lt=now).update(
-        status=ScrapeRun.Status.FAILED, finished_at=now, errors=F("errors") + 1,
-        error_list=[{"scraper": "", "message": "worker lost: lease expired", "item": ""}],
-    )
-    for run_id in ScrapeRun.objects.filter(status=ScrapeRun.Status.QUEUED,
-                                           created_at__lt=now - REQUEUE_AFTER).values_list(
-            "pk", flat=True):
-        scrape.delay(str(run_id))
-    return reaped
+    return created

@@ -838,10 +838,12 @@ def serve(services: Services, web_port: int) -> int:
 
     python, schedule = sys.executable, str(state_dir / "celerybeat-schedule")
     web = f"-m gunicorn portal.wsgi:application -b 127.0.0.1:{web_port} -w 2 --access-logfile -"
-    worker = "-m celery -A portal worker -Q scrape,default -c 2 --without-gossip --without-mingle"
+    # A pool per workload: a long scrape never delays the short jobs (dispatch, reaping, health).
+    worker = "-m celery -A portal worker --without-gossip --without-mingle -l INFO"
     children = [
         Child("web", [python, *web.split()]),
-        Child("worker", [python, *worker.split(), "-l", "INFO"]),
+        Child("worker", [python, *worker.split(), "-Q", "default", "-c", "2", "-n", "default@%h"]),
+        Child("scraper", [python, *worker.split(), "-Q", "scrape", "-c", "2", "-n", "scrape@%h"]),
         Child("beat", [python, *"-m celery -A portal beat -l INFO --schedule".split(), schedule]),
     ]
     if (REPO / "catalog" / "management" / "commands" / "run_watcher.py").exists():

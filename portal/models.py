@@ -106,3 +106,50 @@ class EventCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer}@{self.last_event_id}"
+
+
+class RunFields(models.Model):
+    """The columns portal/runs.py needs on every long job (scrapes, playbook runs, checks, sends).
+
+    Subclasses define `status` with their own choices; the machinery uses queued/running/failed.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    # When the row last became queued (created or re-queued): the reaper resends stale ones.
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    # How many times a worker claimed it; the reaper retries up to the kind's max_attempts.
+    attempt = models.IntegerField(default=0)
+    # Lease: the holder's heartbeat renews lease_expires_at; every write checks lease_token.
+    lease_holder = models.CharField(max_length=255, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    worker_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RunLogLine(models.Model):
+    """Progress a person can read while the run is still going; subclasses add `run`."""
+
+    class Level(models.TextChoices):
+        INFO = "info"
+        WARNING = "warning"
+        ERROR = "error"
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.IntegerField()
+    ts = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level, default=Level.INFO)
+    line = models.TextField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.line[:80]

@@ -142,7 +142,9 @@ REST_FRAMEWORK = {
         "accounts.tokens.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Token scopes (accounts/tokens.py) narrow what a Bearer token may do.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated",
+                                   "accounts.tokens.TokenScopePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.errors_api.problem_exception_handler",
@@ -162,7 +164,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
-# Celery: JSON only, ids only, state in PostgreSQL (toolchain.md §5).
+# Celery: JSON only, ids only, run state in PostgreSQL (portal/runs.py). Acks late plus
+# reject-on-worker-lost, because a child killed by a signal is otherwise acked and forgotten; the
+# visibility timeout must be set in the transport options, where Celery reads it.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -176,10 +180,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("FLIGHTDECK_TASK_SOFT_TIME_LIMIT", 1800)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"catalog.tasks.*": {"queue": "scrape"}}
+# One queue per workload, so a long scrape never delays short jobs (dispatch, reaping, health).
+CELERY_TASK_ROUTES = {"catalog.tasks.scrape": {"queue": "scrape"}}
+# Runs (portal/runs.py): the heartbeat renews the lease every HEARTBEAT seconds on a thread of
+# its own; the reaper runs every REAPER seconds. A dead worker's run is retried or failed within
+# LEASE + REAPER seconds.
+FLIGHTDECK_RUN_LEASE_SECONDS = env_int("FLIGHTDECK_RUN_LEASE_SECONDS", 30)
+FLIGHTDECK_RUN_HEARTBEAT_SECONDS = env_int("FLIGHTDECK_RUN_HEARTBEAT_SECONDS", 10)
+FLIGHTDECK_RUN_REAPER_SECONDS = env_int("FLIGHTDECK_RUN_REAPER_SECONDS", 15)
+# A queued run nobody claimed for this long lost its message; the reaper sends it again.
+FLIGHTDECK_RUN_REDELIVER_AFTER_SECONDS = env_int("FLIGHTDECK_RUN_REDELIVER_AFTER_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scrapes": {"task": "catalog.tasks.dispatch_due_scrapes", "schedule": 30.0},
-    "reap-expired-scrape-leases": {"task": "catalog.tasks.reap_expired_runs", "schedule": 60.0},
+    "reap-runs": {"task": "portal.tasks.reap_runs",
+                  "schedule": float(FLIGHTDECK_RUN_REAPER_SECONDS)},
     # Verdicts that depend on the clock (restart windows, certificate expiry) move on their own.
     "reassess-clock-health": {"task": "catalog.tasks.reassess_clock_health", "schedule": 300.0},
 }

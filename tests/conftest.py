@@ -90,29 +90,40 @@ def manifests(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
-    """A real Celery worker on the test database and the tests' Redis database."""
+def start_worker(queues: str = "scrape,default", **env_extra: str) -> subprocess.Popen:
+    """A real Celery worker on the test database, in a process group of its own (killpg)."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     url = (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
            f"{db['NAME']}")
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL}
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, **env_extra}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues,
+         "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-l", "WARNING"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """A real Celery worker on the test database and the tests' Redis database."""
+    from django.conf import settings
     from redis import Redis
 
     Redis.from_url(settings.REDIS_URL).flushdb()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "scrape,default",
-         "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-l", "WARNING"],
-        cwd=ROOT, env=env,
-    )
+    proc = start_worker()
     try:
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_worker(proc)

@@ -57,15 +57,3 @@ def test_two_runs_of_one_scraper_never_overlap(config):
     assert scraping.execute(first.pk).status == "succeeded"
     assert scraping.execute(first.pk) is None  # a redelivered message finds nothing to claim
     scraping.enqueue(config, send=False)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_run_whose_worker_died_is_reaped_as_failed(config):
-    run = scraping.enqueue(config, send=False)
-    ScrapeRun.objects.filter(pk=run.pk).update(
-        status="running", lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
-
-    assert scraping.reap() == 1
-
-    run.refresh_from_db()
-    assert run.status == "failed" and "lease expired" in run.error_list[0]["message"]
