@@ -1,4 +1,4 @@
-"""SSRF payloads (quality.md §4.3): every internal listener must count 0 hits."""
+"""SSRF payloads: every internal listener must count 0 hits."""
 # ruff: noqa: S104 - 0.0.0.0 appears as an SSRF payload; nothing here binds to it
 
 import socket
@@ -46,8 +46,10 @@ def internal_hits(others: list[Listener]) -> int:
 
 
 def policy_for(external: Listener, **kwargs) -> ssrf.Policy:
+    # localhost resolves as on any real host, so only the address check can refuse it.
     def resolver(host: str, port: int) -> list[str]:
-        table = {"external.test": ["127.0.0.2"], "private.test": ["10.1.2.3"],
+        table = {"localhost": ["127.0.0.1"],
+                 "external.test": ["127.0.0.2"], "private.test": ["10.1.2.3"],
                  "loopback.test": ["127.0.0.1"], "mixed.test": ["127.0.0.2", "127.0.0.1"],
                  "metadata.test": ["169.254.169.254"]}
         if host not in table:
@@ -78,14 +80,34 @@ def test_every_payload_is_blocked_with_zero_internal_hits(listeners):
     policy = policy_for(external)
     urls = payload_urls(external.port) + [u.format(port=external.port) for u in OTHER]
 
-    blocked = 0
+    reasons = {}
     for url in urls:
-        with pytest.raises(BlockedDestination):
+        with pytest.raises(BlockedDestination) as refused:
             ssrf.request("GET", url, policy=policy)
-        blocked += 1
+        reasons[url] = str(refused.value)
 
-    assert blocked == len(urls)
+    assert len(reasons) == len(urls)
+    # A payload refused because the stub cannot resolve it proves nothing about the guard.
+    assert {url: why for url, why in reasons.items() if "does not resolve" in why} == {}
     assert internal_hits(others) == 0
+
+
+def test_localhost_is_refused_as_a_private_address(listeners):
+    external, others = listeners
+    policy = policy_for(external)
+    assert policy.resolver("localhost", external.port) == ["127.0.0.1"]
+
+    with pytest.raises(BlockedDestination) as refused:
+        ssrf.request("GET", f"http://localhost:{external.port}/", policy=policy)
+
+    assert str(refused.value) == ("localhost is a private address; only connections an admin "
+                                  "marked internal may reach it")
+    assert internal_hits(others) == 0
+    # The same name is reachable once an admin marks the connection internal: the refusal
+    # above came from the address policy, not from the name.
+    allowed = policy_for(external, allow_internal=True)
+    assert ssrf.request("GET", f"http://localhost:{external.port}/", policy=allowed).status == 200
+    assert len(others[0].hits) == 1
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
