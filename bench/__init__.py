@@ -1,1 +1,1 @@
-"""Benchmarks against a limit measured in the same run (quality.md §2); `python -m bench`."""
+"""Benchmarks against a limit measured in the same run; `python -m bench`."""

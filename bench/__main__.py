@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--w4-seconds",
         type=float,
         default=60.0,
-        help="W4 emission time per repetition at 50 events/s (quality.md asks for 300)",
+        help="W4 emission time per repetition at 50 events/s (300 for the full measurement)",
     )
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)

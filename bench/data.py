@@ -1,4 +1,4 @@
-"""Deterministic synthetic Kubernetes objects (quality.md §2.3): same seed, same bytes.
+"""Deterministic synthetic Kubernetes objects: same seed, same bytes.
 
 `python -m bench.data --size 100k --seed 1` writes newline-delimited JSON under
 `.flightdeck/bench/` and prints its SHA-256, so a result file names exactly what it measured.

@@ -32,7 +32,7 @@ PRIME_SIZE = 2_000
 W3_SHARE = 0.01  # 1% of the data set: exactly 1,000 objects at 100k
 SCRATCH = "bench_scratch_configitem"
 W3_ORIGINALS = "bench_w3_originals"
-# Peer figures (quality.md §2.4): Backstage 10k measured on the reference machine (§2.6b); at
+# Peer figures: Backstage at 10k measured on a machine like ours; at
 # other sizes "hundreds of entities/s" (backstage#27628), taken at its generous end, 500/s.
 BACKSTAGE_10K_S = 72.3
 BACKSTAGE_RATE = 500.0
@@ -311,7 +311,7 @@ class IngestSuite:
         o, lim = summarize(ours), summarize(limits)
         rate = size / o.median
         peer = BACKSTAGE_10K_S if size == 10_000 else size / BACKSTAGE_RATE
-        source = "quality.md 2.6b" if size == 10_000 else "backstage#27628"
+        source = "backstage-1.55-measured" if size == 10_000 else "backstage#27628"
         last = workers[-1]
         return Result(
             "W1",

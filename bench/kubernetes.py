@@ -434,7 +434,7 @@ class KubeSuite:
                 "p95_s": stats["p95_s"],
                 "summary_line": (
                     f"W4: {stats['events']:,} events at {self.w4_rate:.0f}/s x "
-                    f"{self.w4_seconds:.0f}s x {self.reps} (quality.md asks 5 min), lag p50 "
+                    f"{self.w4_seconds:.0f}s x {self.reps} (target judged on 5 min), lag p50 "
                     f"{stats['p50_s'] * 1000:.0f}ms p95 {stats['p95_s'] * 1000:.0f}ms p99 "
                     f"{stats['p99_s'] * 1000:.0f}ms max {stats['max_s'] * 1000:.0f}ms, lost "
                     f"{lost_total}; limit (Redis pub -> sub -> UPDATE) p50 "

@@ -77,7 +77,7 @@ def _version(dist: str) -> str:
 
 
 def environment(pg: dict[str, str], load_avg_1m: float) -> dict[str, Any]:
-    """Everything quality.md §2.2 asks for; load is sampled by the caller before any work."""
+    """The environment every result records; load is sampled by the caller before any work."""
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),

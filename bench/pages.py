@@ -55,7 +55,7 @@ TARGETS = {
     "W7": (0.050, "p95<=50ms, no seq scan"),
     "W8": (0.020, "p95<=20ms, capped"),
 }
-# Peer figures: Backstage 1.55 at 10k on the reference machine (quality.md §2.6b, p95), else
+# Peer figures: Backstage 1.55 at 10k on the reference machine (p95), else
 # the query battery of backstage PR #34273 at 739k.
 PEERS = {
     "W5": ({10_000: 0.0347}, 0.0226, "PR #34273"),
@@ -223,9 +223,9 @@ def probe_child(setup: dict[str, Any], iterations: int, reps: int) -> dict[str, 
     params = QueryDict(f"q={urllib.parse.quote(large)}")
 
     def ours_facets() -> None:
-        items = filter_items(ConfigItem.objects.for_user(viewer), large).queryset
+        items = filter_items(ConfigItem.objects.for_user(viewer), large, user=viewer).queryset
         views._health_counts(items, "type")
-        views._item_facets(items, large, params)
+        views._item_facets(items, large, params, viewer)
 
     def limit_facets() -> None:
         for sql in facet_sql:
@@ -240,7 +240,7 @@ def probe_child(setup: dict[str, Any], iterations: int, reps: int) -> dict[str, 
     )
 
     def ours_search() -> None:
-        items = filter_items(ConfigItem.objects.for_user(viewer), search).queryset
+        items = filter_items(ConfigItem.objects.for_user(viewer), search, user=viewer).queryset
         list(
             items.only(
                 "id",
@@ -281,7 +281,7 @@ def probe_child(setup: dict[str, Any], iterations: int, reps: int) -> dict[str, 
         result["W6"]["ours"].append(timed(ours_facets))
         result["W7"]["limit"].append(timed(limit_search))
         result["W7"]["ours"].append(timed(ours_search))
-    qs = filter_items(ConfigItem.objects.for_user(viewer), search).queryset.order_by(
+    qs = filter_items(ConfigItem.objects.for_user(viewer), search, user=viewer).queryset.order_by(
         "type", "name", "id"
     )[: views.PAGE_SIZE + 1]
     plan = qs.explain()

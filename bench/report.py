@@ -1,4 +1,4 @@
-"""The human table (quality.md §9), the JSON result file (§2.7) and the regression check."""
+"""The human table, the JSON result file under bench/results/ and the regression check."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -87,7 +87,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def notes(workloads: Sequence[dict[str, Any]]) -> list[str]:
-    """The counts quality.md §9 asks for, and where the time went."""
+    """The counts every workload reports, and where the time went."""
     out: list[str] = []
     w1 = sorted((w for w in workloads if w["id"] == "W1"), key=lambda w: w["size"])
     if len(w1) > 1:

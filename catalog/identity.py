@@ -1,4 +1,4 @@
-"""Deterministic item ids (product.md §2.0): the same object always gets the same id."""
+"""Deterministic item ids: the same object always gets the same id."""
 
 import uuid
 from collections.abc import Mapping

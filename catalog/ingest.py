@@ -1,7 +1,7 @@
 """Scraped items -> hashed upserts, change rows, events, relationships and safe soft deletes.
 
 Writes go through psycopg (COPY into a temporary staging table, then a guarded merge) because
-the ORM's bulk_create is ~7x slower than COPY at 100k rows (quality.md W1). An unchanged item
+the ORM's bulk_create is ~7x slower than COPY at 100k rows (the W1 benchmark). An unchanged item
 costs no row write: its hash is compared first and nothing else happens.
 """
 
@@ -26,7 +26,7 @@ from portal.ids import LOCAL_AGENT_ID, uuid7
 
 log = logging.getLogger("flightdeck.ingest")
 
-HEALTH_CHANGE = {  # product.md §3.3: change type and severity of each health transition
+HEALTH_CHANGE = {  # a health transition is a change: its type and severity per new health
     "healthy": ("Healthy", "info"),
     "unhealthy": ("Unhealthy", "high"),
     "warning": ("Warning", "medium"),
@@ -744,7 +744,7 @@ Event = tuple[str, uuid.UUID, dict[str, Any]]
 
 def health_transition(config_id: uuid.UUID, type_: str, previous: Verdict,
                       current: Verdict) -> tuple[ChangeInput, Event]:
-    """product.md §3.3: a new health is a change row plus its `config.<health>` event."""
+    """A new health is a change row plus its `config.<health>` event."""
     before, after = _verdict_dict(previous), _verdict_dict(current)
     change_type, severity = HEALTH_CHANGE[current.health]
     summary = f"{previous.health} → {current.health}" + (

@@ -1,5 +1,5 @@
 """Verdicts that depend on the clock (restart windows, certificate expiry, CronJob schedules)
-are re-derived periodically, without waiting for the next scrape (product.md §4.2 step 3)."""
+are re-derived periodically, without waiting for the next scrape."""
 
 import logging
 from datetime import datetime

@@ -323,7 +323,7 @@ class ClusterWatch:
     # -- readers' helpers -------------------------------------------------------------------
 
     def refetch_involved(self, event: dict[str, Any]) -> None:
-        """An Event about a kind nobody watches re-reads that object (product.md §5.1)."""
+        """An Event about a kind nobody watches re-reads that object, so its item stays current."""
         involved = event.get("involvedObject") or event.get("regarding") or {}
         resource = self.refetchable.get((str(involved.get("apiVersion") or ""),
                                          str(involved.get("kind") or "")))

@@ -25,7 +25,7 @@ CLASSES = {
 CLUSTER_SCOPED = frozenset({"Node", "Namespace", "PersistentVolume", "StorageClass",
                             "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                             "ClusterIssuer", "APIService", "PriorityClass"})
-# Derived labels product.md asks for, taken from owner chains: pod -> deployment name, etc.
+# Derived labels people filter by, taken from owner chains: pod -> deployment name, etc.
 POD_TEMPLATE_HASH = "pod-template-hash"
 
 

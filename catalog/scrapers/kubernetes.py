@@ -1,6 +1,6 @@
 """The `kubernetes` scraper: every listable kind of a live cluster, paged, plus Events as changes.
 
-Entry fields (product.md §5.1): `clusterName` (required); `kubeconfig` + `context`, or
+Entry fields: `clusterName` (required); `kubeconfig` + `context`, or
 `connection`, or neither (the in-cluster service account); `namespaces[]` (globs, `!` excludes);
 `selector` / `fieldSelector` (sent to the apiserver, not applied to Events); `exclusions
 {kinds[], namespaces[], names[], labels{}}`; `events {exclude[], severity{}}`; `watch[]` (kinds the

@@ -1,4 +1,4 @@
-"""Secret canary (quality.md §6): a random canary planted through the UI form, the API, a
+"""Secret canary: a random canary planted through the UI form, the API, a
 Kubernetes Secret and the worker's environment never appears, plain or base64-, URL- or
 JSON-encoded, in any HTTP response, log record, table row or Redis key/value.
 """

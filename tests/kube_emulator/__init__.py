@@ -6,7 +6,9 @@ Usage from synchronous tests::
         core = kubernetes.client.CoreV1Api(emu.api_client())
         emu.faults.add(method="GET", path_regex=r"/api/v1/pods$", status=429, times=2)
 
-See server.py for the apiserver semantics it adds and toolchain.md §6 for why.
+See server.py for the apiserver semantics it adds: plain kmock 0.8 ignores label selectors,
+stamps no resourceVersion or uid, drops namespaced watch events and slows down linearly with
+its request log.
 """
 
 from .faults import Fault, FaultInjector

@@ -1,4 +1,4 @@
-"""kmock's KubernetesEmulator with the apiserver semantics Flightdeck relies on, toolchain.md §6.
+"""kmock's KubernetesEmulator with the apiserver semantics Flightdeck relies on.
 
 kmock 0.8 stores objects but ignores selectors, resource versions, paging, PUT and watch options,
 and scans its whole request log on every request. `KubeEmulator` keeps kmock's HTTP server,

@@ -19,7 +19,8 @@ from catalog.models import ScrapeConfig
 from portal.models import ManagedBy
 
 NAMESPACE = "default"
-# Objects a person or a CRD owns are never overwritten by this command (product.md §6).
+# Objects a person or a CRD owns are never overwritten by this command: an importer never
+# takes over what someone else manages.
 OVERWRITABLE = (ManagedBy.FILE, ManagedBy.API)
 
 
