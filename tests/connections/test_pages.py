@@ -1,5 +1,7 @@
 """Pages: list, detail with usages, per-type forms whose secrets never render back."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from guardian.shortcuts import assign_perm
@@ -51,19 +53,37 @@ def test_invalid_form_does_not_echo_the_secret(client, alice):
     assert not Connection.objects.exists()
 
 
+def saved(response, connection: Connection) -> None:
+    """A successful save redirects to the connection's page; a refused form renders 200."""
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == connection.get_absolute_url()
+
+
 def test_blank_secret_keeps_and_replace_replaces(client, root):
+    from connections import resolve
+
     connection = make_connection("web", {"http": {"url": "https://example.com",
                                                   "bearer": "first-bearer"}})
     client.force_login(root)
     url = reverse("connections:edit", args=[connection.pk])
 
-    client.post(url, {"name": "web", "namespace": "default", "url": "https://example.com/x"})
-    from connections import resolve
+    kept = client.post(url, {"name": "web", "namespace": "default",
+                             "url": "https://example.com/x"})
 
+    saved(kept, connection)
+    connection.refresh_from_db()
+    assert connection.url == "https://example.com/x"
     assert resolve.resolve(connection, purpose="t").headers["Authorization"].endswith(
         "first-bearer")
-    client.post(url, {"name": "web", "namespace": "default", "url": "https://example.com/x",
-                      "bearer": "second-bearer"})
+    detail = client.get(kept["Location"])
+    assert detail.status_code == 200
+    assert "https://example.com/x" in detail.content.decode()
+    assert "first-bearer" not in detail.content.decode()
+
+    replaced = client.post(url, {"name": "web", "namespace": "default",
+                                 "url": "https://example.com/x", "bearer": "second-bearer"})
+
+    saved(replaced, connection)
     connection.refresh_from_db()
     assert resolve.resolve(connection, purpose="t").headers["Authorization"].endswith(
         "second-bearer")
@@ -72,13 +92,16 @@ def test_blank_secret_keeps_and_replace_replaces(client, root):
 def test_secret_from_a_kubernetes_secret_via_the_form(client, root):
     client.force_login(root)
 
-    client.post(reverse("connections:create", args=["postgres"]), {
+    response = client.post(reverse("connections:create", args=["postgres"]), {
         "name": "pg", "namespace": "payments", "host": "db",
         "password__from": "secret:db-creds/password"})
 
     connection = Connection.objects.get(name="pg")
+    saved(response, connection)
     assert connection.password == {
         "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}}
+    detail = client.get(response["Location"]).content.decode()
+    assert "db-creds" in detail
 
 
 def test_carol_cannot_see_or_test(client, carol):
@@ -126,4 +149,9 @@ def test_list_queries_do_not_grow_with_rows(client, root, django_assert_max_num_
     client.force_login(root)
 
     with django_assert_max_num_queries(8):
-        client.get(reverse("connections:list"))
+        response = client.get(reverse("connections:list"))
+
+    # A 302 to the login page or an error page would also be cheap: check it is the full list.
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert [i for i in range(30) if not re.search(rf"\bpg-{i}\b", page)] == []
