@@ -1,4 +1,4 @@
-"""Row visibility in one place: every view, API, search, facet and graph calls for_user()."""
+"""Row visibility in one place: every view, API, search, facet and walk asks for_user() here."""
 
 from typing import Any, Self
 
@@ -46,3 +46,27 @@ class ScrapeScopedQuerySet(models.QuerySet):
         if self.model is ConfigRelationship:
             return self.filter(config_id__in=visible, related_id__in=visible)
         return self.filter(config_id__in=visible)
+
+
+# `user=None` is the system (scheduled checks, notifications, playbook targets): it sees every
+# row. It is spelled out here, not inside for_user(), so a forgotten user still sees nothing.
+SYSTEM = None
+
+
+def visible_items(user: Any) -> ItemQuerySet:
+    """Items `user` may see; the system (None) sees every item."""
+    from catalog.models import ConfigItem
+
+    return ConfigItem.objects.all() if user is SYSTEM else ConfigItem.objects.for_user(user)
+
+
+def visible_scrapers(user: Any) -> ScrapeConfigQuerySet:
+    """ScrapeConfigs `user` was granted; an item grant does not reveal its scraper."""
+    from catalog.models import ScrapeConfig
+
+    return ScrapeConfig.objects.all() if user is SYSTEM else ScrapeConfig.objects.for_user(user)
+
+
+def sees_everything(user: Any) -> bool:
+    """True when no row is hidden from `user`, so callers may skip visibility queries."""
+    return user is SYSTEM or is_admin(user)

@@ -4,14 +4,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from catalog.graph import reachable
 from catalog.models import ConfigChange, ConfigItem
+from catalog.walk import MAX_DEPTH, walk
 
 HEALTH_SOURCE = "flightdeck/health"
 BAD_TRANSITIONS = ("Unhealthy", "Warning")
 WINDOW = timedelta(minutes=30)
 SOFT_DEPTH = 2
 MAX_CHANGES = 100
+MAX_RELATED = 500  # per part of the neighbourhood: ancestors, children, soft relations
 
 
 @dataclass
@@ -34,19 +35,16 @@ class Correlation:
 
 
 def related_distances(user: Any, item: ConfigItem) -> dict[str, int]:
-    """Parents by path, children by parent_id and soft relations up to depth 2, with hops."""
+    """Ancestors, children and soft relations up to two hops, each with its hop count.
+
+    Every part is a walk, so a hidden parent neither counts nor leads to the ones above it.
+    """
     distances: dict[str, int] = {str(item.pk): 0}
-    ancestors = [a for a in (item.path or "").split(".") if a and a != str(item.pk)]
-    for hops, ancestor in enumerate(reversed(ancestors), start=1):
-        distances.setdefault(ancestor, hops)
-    if item.parent_id:
-        distances.setdefault(str(item.parent_id), 1)
-    children, _ = reachable(user, item.pk, depth=1, direction="outgoing", kind="hard",
-                            limit=500)
-    soft, _ = reachable(user, item.pk, depth=SOFT_DEPTH, direction="all", kind="soft",
-                        limit=500)
-    for found in (children, soft):
-        for key, hops in found.items():
+    for direction, depth, kind in (("incoming", MAX_DEPTH, "hard"), ("outgoing", 1, "hard"),
+                                   ("both", SOFT_DEPTH, "soft")):
+        reach = walk([item.pk], user=user, direction=direction, depth=depth,
+                     max_rows=MAX_RELATED, kind=kind)
+        for key, hops in reach.hops.items():
             distances[key] = min(hops, distances.get(key, hops))
     return distances
 

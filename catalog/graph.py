@@ -1,20 +1,21 @@
-"""Bounded neighbourhoods of an item: a recursive CTE over soft edges and parent links."""
+"""Bounded neighbourhoods of an item for the graph page: nodes, edges and change badges."""
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog import walk as walks
 from catalog.models import ConfigChange, ConfigItem, ConfigRelationship
-from portal.permissions import is_admin
+from catalog.walk import walk
 
 Direction = Literal["incoming", "outgoing", "all"]
 Kind = Literal["hard", "soft", "both"]
+# The page and its JSON spell "both directions" as "all", as the search language does.
 DIRECTIONS: tuple[str, ...] = ("incoming", "outgoing", "all")
 KINDS: tuple[str, ...] = ("hard", "soft", "both")
 MAX_DEPTH = 3
@@ -22,17 +23,6 @@ DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 BADGE_WINDOW = timedelta(hours=1)
 PARENT_RELATION = "parent"
-
-# One step of the walk per edge family: the neighbours of the frontier (`%s` = its ids).
-_STEPS = {
-    ("soft", "outgoing"): "SELECT related_id FROM catalog_configrelationship "
-                          "WHERE config_id = ANY(%s::uuid[]) AND deleted_at IS NULL",
-    ("soft", "incoming"): "SELECT config_id FROM catalog_configrelationship "
-                          "WHERE related_id = ANY(%s::uuid[]) AND deleted_at IS NULL",
-    ("hard", "outgoing"): "SELECT id FROM catalog_configitem WHERE parent_id = ANY(%s::uuid[])",
-    ("hard", "incoming"): "SELECT parent_id FROM catalog_configitem "
-                          "WHERE id = ANY(%s::uuid[]) AND parent_id IS NOT NULL",
-}
 
 
 @dataclass
@@ -93,68 +83,32 @@ def clamp_limit(value: Any) -> int:
         return DEFAULT_LIMIT
 
 
-def _visible_sql(user: Any) -> tuple[str, list[Any]] | None:
-    """The for_user() subquery as SQL, so the walk never passes through hidden items."""
-    if is_admin(user):
-        return None
-    sql, params = ConfigItem.objects.for_user(user).values("id").query.sql_with_params()
-    return sql, list(params)
+def walk_direction(direction: str) -> walks.Direction:
+    """The page's direction as the walk spells it; anything unknown means both ways."""
+    if direction == "incoming" or direction == "outgoing":
+        return direction
+    return "both"
 
 
-def reachable(user: Any, root: uuid.UUID | str, depth: int = 1, direction: str = "all",
-              kind: str = "both", limit: int = DEFAULT_LIMIT) -> tuple[dict[str, int], bool]:
-    """Ids within `depth` steps of root (root included) with their distance; capped at limit.
-
-    A breadth-first walk, one indexed query per depth that stops at the cap: the work grows
-    with the cap, not with the neighbourhood (a depth-3 walk through a 5k-edge hub would
-    otherwise visit a large part of the cluster before the cap applied).
-    """
-    depth = clamp_depth(depth)
-    direction = direction if direction in DIRECTIONS else "all"
-    kind = kind if kind in KINDS else "both"
-    kinds = ("soft", "hard") if kind == "both" else (kind,)
-    directions = ("outgoing", "incoming") if direction == "all" else (direction,)
-    steps = " UNION ALL ".join(_STEPS[(k, d)] for k in kinds for d in directions)
-    visible = _visible_sql(user)
-    guard = f"AND n.id IN ({visible[0]})" if visible else ""
-    # Hidden and deleted items are never stepped on, so the walk cannot leak what lies behind.
-    sql = f"""
-        SELECT DISTINCT e.next FROM ({steps}) AS e(next)
-        JOIN catalog_configitem n ON n.id = e.next AND n.deleted_at IS NULL {guard}
-        WHERE NOT (e.next = ANY(%s::uuid[]))
-        ORDER BY e.next LIMIT %s
-    """  # noqa: S608 - only fixed fragments are interpolated; values are parameters
-    found: dict[str, int] = {str(root): 0}
-    frontier = [str(root)]
-    truncated = False
-    with connection.cursor() as cursor:
-        for step in range(1, depth + 1):
-            remaining = limit - len(found)
-            if not frontier or remaining <= 0:
-                truncated = truncated or (bool(frontier) and remaining <= 0)
-                break
-            params = [frontier] * len(kinds) * len(directions)
-            cursor.execute(sql, [*params, *(visible[1] if visible else []), list(found),
-                                 remaining + 1])
-            fresh = [str(row[0]) for row in cursor.fetchall()]
-            if len(fresh) > remaining:
-                truncated = True
-                fresh = fresh[:remaining]
-            for node in fresh:
-                found[node] = step
-            frontier = fresh
-            if truncated:
-                break
-    return found, truncated
+def _kind(kind: str) -> walks.Kind:
+    if kind == "hard" or kind == "soft":
+        return kind
+    return "both"
 
 
 def neighbourhood(user: Any, root: uuid.UUID | str, depth: int = 1, direction: str = "all",
                   limit: int = DEFAULT_LIMIT, kind: str = "both") -> Graph:
-    """Nodes coloured by health with recent-change badges, and the edges between them."""
+    """Nodes coloured by health with recent-change badges, and the edges between them.
+
+    A root the user cannot see yields an empty graph, as an unknown root does; the page
+    answers 404 for both before it gets here.
+    """
     depth = clamp_depth(depth)
     limit = clamp_limit(limit)
     direction = direction if direction in DIRECTIONS else "all"
-    distances, truncated = reachable(user, root, depth, direction, kind, limit)
+    reach = walk([root], user=user, direction=walk_direction(direction), depth=depth,
+                 max_rows=limit - 1, kind=_kind(kind))
+    distances, truncated = reach.hops, reach.truncated
     ids = list(distances)
     since = timezone.now() - BADGE_WINDOW
     recent = (

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import correlation, graph, scraping, versions
+from catalog.access import visible_scrapers
 from catalog.diff import to_yaml
 from catalog.models import (
     ConfigChange,
@@ -29,6 +30,7 @@ from catalog.models import (
 )
 from catalog.search import SearchError, facets, filter_changes, filter_items
 from catalog.search.syntax import quote
+from catalog.walk import walk
 from portal.htmx import htmx_redirect, is_partial
 
 PAGE_SIZE = 50
@@ -40,7 +42,8 @@ HEALTH_ORDER = ("unhealthy", "warning", "healthy", "unknown")
 FOLD_LINES = 120  # configs longer than this fold each top-level key into its own <details>
 TABS = (("config", "Config"), ("changes", "Changes"), ("insights", "Insights"),
         ("relationships", "Relationships"), ("playbooks", "Playbooks"), ("checks", "Checks"))
-RELATED = {"upstream": "incoming", "downstream": "outgoing", "all": "all"}
+RELATED = {"upstream": "incoming", "downstream": "outgoing", "all": "both"}
+RELATED_CHANGES_ITEMS = 1000  # items whose changes the item timeline may fold in
 RANGES = (("1h", "Last hour", timedelta(hours=1)), ("6h", "Last 6 hours", timedelta(hours=6)),
           ("24h", "Last 24 hours", timedelta(days=1)), ("7d", "Last 7 days", timedelta(days=7)),
           ("30d", "Last 30 days", timedelta(days=30)), ("all", "All time", None))
@@ -161,11 +164,12 @@ def _keyset(qs: QuerySet, params: QueryDict, fields: tuple[str, ...], size: int,
     return page
 
 
-def _item_facets(items: QuerySet, text: str, params: QueryDict) -> list[dict[str, Any]]:
+def _item_facets(items: QuerySet, text: str, params: QueryDict,
+                 user: Any) -> list[dict[str, Any]]:
     groups = []
     for name, label in ITEM_FACETS:
         values = []
-        for value, count in facets(items, name, FACET_LIMIT):
+        for value, count in facets(items, name, FACET_LIMIT, user=user):
             term = _term(name, str(value))
             values.append({"value": value, "count": count,
                            "url": _url(params, q=f"{text} {term}".strip(), after=None,
@@ -182,7 +186,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
                                "params": request.GET}
     try:
         result = filter_items(ConfigItem.objects.for_user(request.user), text,
-                              include_deleted=show_deleted)
+                              user=request.user, include_deleted=show_deleted)
     except SearchError as exc:
         context["error"] = _search_error(exc, text)
         result = None
@@ -192,7 +196,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
         for row in context["summary"]:
             row["url"] = _url(request.GET, q=f"{text} {_term('type', row['group'])}".strip(),
                               after=None, before=None)
-        context["facets"] = _item_facets(items, text, request.GET)
+        context["facets"] = _item_facets(items, text, request.GET, request.user)
         rows = items.only("id", "type", "name", "namespace", "health", "status", "ready",
                           "tags", "created_at", "updated_at", "deleted_at")
         if result.order or result.limit is not None:  # the query chose its own order and slice
@@ -246,7 +250,8 @@ def _tab_changes(request: HttpRequest, item: ConfigItem) -> dict[str, Any]:
     ids: list[Any] = [item.pk]
     distances: dict[str, int] = {}
     if related in RELATED:
-        distances, _ = graph.reachable(request.user, item.pk, depth, RELATED[related])
+        distances = walk([item.pk], user=request.user, direction=RELATED[related],
+                         depth=depth, max_rows=RELATED_CHANGES_ITEMS).hops
         ids = list(distances)
     changes = (ConfigChange.objects.for_user(request.user).filter(config_id__in=ids)
                .select_related("config")
@@ -263,6 +268,9 @@ def _tab_relationships(request: HttpRequest, item: ConfigItem) -> dict[str, Any]
     visible = ConfigItem.objects.for_user(request.user).values("pk")
     live = Q(deleted_at__isnull=True)
     return {
+        # A hidden parent is not shown at all, not even as a bare link to its id.
+        "parent": ConfigItem.objects.for_user(request.user).filter(pk=item.parent_id).only(
+            "id", "name", "type", "namespace", "health").first() if item.parent_id else None,
         "outgoing": ConfigRelationship.objects.filter(
             live, config=item, related__in=visible).select_related("related"),
         "incoming": ConfigRelationship.objects.filter(
@@ -286,8 +294,7 @@ TAB_CONTEXT = {"config": _tab_config, "changes": _tab_changes,
 
 @require_GET
 def item_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    item = get_object_or_404(
-        ConfigItem.objects.for_user(request.user).select_related("scraper"), pk=pk)
+    item = get_object_or_404(ConfigItem.objects.for_user(request.user), pk=pk)
     tab = request.GET.get("tab", "config")
     tab = tab if tab in dict(TABS) else "config"
     context: dict[str, Any] = {"item": item, "tab": tab, "tabs": TABS, "params": request.GET}
@@ -299,6 +306,9 @@ def item_detail(request: HttpRequest, pk: str) -> HttpResponse:
         pk__in=ancestors).only("id", "name", "type")}
     context["ancestors"] = [found[a] for a in ancestors if a in found]
     context["owner"] = (item.labels or {}).get("team") or (item.tags or {}).get("team")
+    # A grant on the item alone does not reveal the scraper that produced it.
+    context["scraper"] = visible_scrapers(request.user).filter(pk=item.scraper_id).only(
+        "id", "name", "namespace").first() if item.scraper_id else None
     return render(request, "catalog/item_detail.html", context)
 
 
@@ -329,12 +339,12 @@ def change_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"params": request.GET, "q": request.GET.get("q", ""),
                                "ranges": RANGES, "range": request.GET.get("range", "24h"),
                                "severities": Severity.values, "now": timezone.now()}
-    context["options"] = {key: [v for v, _ in facets(visible, name, 50) if v]
+    context["options"] = {key: [v for v, _ in facets(visible, name, 50, user=request.user) if v]
                           for key, name in (("config_type", "config.type"),
                                             ("change_type", "change_type"),
                                             ("namespace", "config.namespace"))}
     try:
-        result = filter_changes(visible.select_related("config"), text)
+        result = filter_changes(visible.select_related("config"), text, user=request.user)
     except SearchError as exc:
         context["error"] = _search_error(exc, text)
     else:

@@ -1,9 +1,11 @@
 """One serializer per model; the ScrapeConfig one is also what forms and manifests validate with."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
 
+from catalog.access import sees_everything, visible_items, visible_scrapers
 from catalog.models import (
     ConfigChange,
     ConfigInsight,
@@ -16,7 +18,69 @@ from catalog.schedule import validate_schedule
 from catalog.specs import validate_spec
 
 
-class ConfigItemSerializer(serializers.ModelSerializer):
+class Visibility:
+    """Which of the ids a page of rows points at the requester may see: two queries a page.
+
+    A row can be visible while its parent, its ancestors or its scraper are not; those
+    references are blanked rather than shown by id.
+    """
+
+    def __init__(self, user: Any, item_ids: Iterable[Any], scraper_ids: Iterable[Any]) -> None:
+        self.everything = sees_everything(user)
+        self.items: set[str] = set()
+        self.scrapers: set[str] = set()
+        if self.everything:
+            return
+        item_ids = {i for i in item_ids if i}
+        scraper_ids = {i for i in scraper_ids if i}
+        if item_ids:
+            self.items = {str(pk) for pk in visible_items(user).filter(
+                pk__in=item_ids).values_list("pk", flat=True)}
+        if scraper_ids:
+            self.scrapers = {str(pk) for pk in visible_scrapers(user).filter(
+                pk__in=scraper_ids).values_list("pk", flat=True)}
+
+    def item(self, pk: Any) -> Any:
+        return pk if pk is None or self.everything or str(pk) in self.items else None
+
+    def scraper(self, pk: Any) -> Any:
+        return pk if pk is None or self.everything or str(pk) in self.scrapers else None
+
+    def path(self, path: str, own: Any) -> str:
+        """Dot-joined ancestor ids (self last) with the hidden ancestors left out."""
+        if self.everything or not path:
+            return path
+        return ".".join(p for p in path.split(".") if p == str(own) or p in self.items)
+
+
+def _requester(serializer: serializers.BaseSerializer) -> Any:
+    request = serializer.context.get("request")
+    # No request means an internal caller serializing for the system.
+    return getattr(request, "user", None) if request is not None else None
+
+
+class _VisibilityList(serializers.ListSerializer):
+    """Resolves the visibility of every reference on the page at once, not once per row."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        rows = list(data.all() if hasattr(data, "all") else data)
+        self.child.visibility = self.child.visibility_for(rows)
+        return [self.child.to_representation(row) for row in rows]
+
+
+class _MasksReferences(serializers.ModelSerializer):
+    visibility: Visibility | None = None
+
+    def visibility_for(self, rows: list[Any]) -> Visibility:
+        raise NotImplementedError
+
+    def visible(self, instance: Any) -> Visibility:
+        return self.visibility or self.visibility_for([instance])
+
+
+class ConfigItemSerializer(_MasksReferences):
+    """Parent, path and scraper show only what the requester may see."""
+
     config_class = serializers.CharField(read_only=True)
 
     class Meta:
@@ -28,9 +92,19 @@ class ConfigItemSerializer(serializers.ModelSerializer):
             "first_seen_at", "deleted_at", "delete_reason", "config",
         ]
         read_only_fields = fields
+        list_serializer_class = _VisibilityList
+
+    def visibility_for(self, rows: list[Any]) -> Visibility:
+        ancestors = {a for row in rows for a in (row.path or "").split(".")[:-1]}
+        return Visibility(_requester(self), ancestors | {row.parent_id for row in rows},
+                          {row.scraper_id for row in rows})
 
     def to_representation(self, instance: ConfigItem) -> dict[str, Any]:
         data = super().to_representation(instance)
+        visible = self.visible(instance)
+        data["parent"] = visible.item(instance.parent_id)
+        data["path"] = visible.path(instance.path, instance.pk)
+        data["scraper"] = visible.scraper(instance.scraper_id)
         request = self.context.get("request")
         # The raw document can be large: only on request (`?include=config`) or on detail.
         view = self.context.get("view")
@@ -49,12 +123,23 @@ class ConfigChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ConfigRelationshipSerializer(serializers.ModelSerializer):
+class ConfigRelationshipSerializer(_MasksReferences):
+    """Both ends are visible (for_user); the scraper that wrote the edge may not be."""
+
     class Meta:
         model = ConfigRelationship
         fields = ["id", "config", "related", "relation", "scraper", "created_at", "updated_at",
                   "deleted_at"]
         read_only_fields = fields
+        list_serializer_class = _VisibilityList
+
+    def visibility_for(self, rows: list[Any]) -> Visibility:
+        return Visibility(_requester(self), (), {row.scraper_id for row in rows})
+
+    def to_representation(self, instance: ConfigRelationship) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["scraper"] = self.visible(instance).scraper(instance.scraper_id)
+        return data
 
 
 class ConfigInsightSerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""Search language (product §9): text -> AST -> one filtered, ordered queryset, plus facets."""
+"""Search language: text -> AST -> one filtered, ordered queryset, plus facets."""
 
 from catalog.search.syntax import (
     And,

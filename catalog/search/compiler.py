@@ -42,6 +42,7 @@ from django.db.models.lookups import (
     StartsWith,
 )
 
+from catalog.access import sees_everything, visible_scrapers
 from catalog.models import ConfigChange, ConfigItem, Health, Severity
 from catalog.search.related import related_ids
 from catalog.search.syntax import (
@@ -357,8 +358,20 @@ def _enum_match(field: _Field, op: str, value: Word) -> Q:
     return Q(**{f"{field.column}__in": keep})
 
 
-def _ref_match(field: _Field, value: Word) -> Q:
+def _scraper_scope(field: _Field, user: Any) -> Q:
+    """Only scrapers the user was granted match: an item grant alone must not let its
+    scraper's name be probed letter by letter with scraper=a*, scraper=b*..."""
+    if field.kind != "scraper" or sees_everything(user):
+        return Q()
+    return Q(**{f"{field.column}__in": visible_scrapers(user)})
+
+
+def _ref_match(field: _Field, value: Word, user: Any) -> Q:
     """agent/scraper by id or by name (scraper also as namespace/name)."""
+    return _scraper_scope(field, user) & _ref_condition(field, value)
+
+
+def _ref_condition(field: _Field, value: Word) -> Q:
     try:
         return Q(**{f"{field.column}_id": uuid.UUID(value.text)})
     except ValueError:
@@ -391,7 +404,7 @@ def _external_id_match(field: _Field, value: Word) -> Q:
     return Q(IContains(joined, needle))
 
 
-def _equal(field: _Field, value: Word, now: datetime) -> Q:
+def _equal(field: _Field, value: Word, now: datetime, user: Any) -> Q:
     kind = field.kind
     if kind == "name":
         return _name_match(field, *_shape(value))
@@ -426,7 +439,7 @@ def _equal(field: _Field, value: Word, now: datetime) -> Q:
     if kind == "datetime":
         return _datetime_match(field, "=", value, now)
     if kind in ("agent", "scraper"):
-        return _ref_match(field, value)
+        return _ref_match(field, value, user)
     if kind == "array":
         return _external_id_match(field, value)
     return _json_equal(field, value)
@@ -451,12 +464,12 @@ def _ordered(field: _Field, op: str, value: Word, now: datetime) -> Q:
     raise SearchError(f"{field.name} takes = or !=, not {op}", value.pos)
 
 
-def _compare(node: Compare, target: Target, now: datetime) -> Q:
+def _compare(node: Compare, target: Target, now: datetime, user: Any) -> Q:
     field = _resolve(node.field, target, node.pos)
     if node.op in ("=", "!="):
         condition = Q()
         for value in node.values:
-            condition |= _equal(field, value, now)
+            condition |= _equal(field, value, now, user)
         return ~condition if node.op == "!=" else condition
     return _ordered(field, node.op, node.values[0], now)
 
@@ -474,45 +487,53 @@ def _bare(node: Bare, target: Target) -> Q:
     return _name_match(field, "prefix" if shape == "exact" else shape, core)
 
 
-def compile_node(node: Node, target: Target, now: datetime) -> Q:
-    """The Q tree for one AST node; AND/OR/NOT map one to one."""
+def compile_node(node: Node, target: Target, now: datetime, user: Any) -> Q:
+    """The Q tree for one AST node; AND/OR/NOT map one to one.
+
+    `user` is who asks (None = the system): `related=` walks only what they can see and
+    `scraper` matches only scrapers they were granted.
+    """
     if isinstance(node, And | Or):
-        parts = [compile_node(item, target, now) for item in node.items]
+        parts = [compile_node(item, target, now, user) for item in node.items]
         combined = parts[0]
         for part in parts[1:]:
             combined = combined & part if isinstance(node, And) else combined | part
         return combined
     if isinstance(node, Not):
-        return ~compile_node(node.item, target, now)
+        return ~compile_node(node.item, target, now, user)
     if isinstance(node, Compare):
-        return _compare(node, target, now)
+        return _compare(node, target, now, user)
     if isinstance(node, Exists):
         return _exists(node, target)
     if isinstance(node, Bare):
         return _bare(node, target)
     prefix = "config__" if target == "changes" else ""
-    ids = related_ids(node.target, node.direction, node.depth, node.kind)
+    ids = related_ids(node, user)
     return Q(**{f"{prefix}id__in": ids})
 
 
 # -- ordering, deleted rows and the public entry points ------------------------------
 
 
-def _sort_expression(field: _Field) -> Expression:
+def _sort_expression(field: _Field, user: Any) -> Expression:
     if field.kind in ("map", "props", "json"):
         return _json_scalar(field)[1]
+    if field.kind == "scraper" and not sees_everything(user):
+        # A scraper the user was not granted sorts and counts as no scraper at all.
+        return Case(When(_scraper_scope(field, user), then=F(f"{field.column}__name")),
+                    default=None, output_field=TextField())
     if field.kind in ("agent", "scraper"):
         return F(f"{field.column}__name")
     return F(field.column)
 
 
-def _order_by(keys: tuple[SortKey, ...], target: Target) -> list[OrderBy]:
+def _order_by(keys: tuple[SortKey, ...], target: Target, user: Any) -> list[OrderBy]:
     default = "created_at" if target == "changes" else "updated_at"
     if not keys:
         return [F(default).desc(nulls_last=True), F("id").asc()]
     order = []
     for key in keys:
-        expr = _sort_expression(_resolve(key.field, target, key.pos))
+        expr = _sort_expression(_resolve(key.field, target, key.pos), user)
         order.append(expr.desc(nulls_last=True) if key.descending else expr.asc(nulls_last=True))
     if not any(key.field == ("id",) for key in keys):
         order.append(F("id").asc())
@@ -537,27 +558,33 @@ def mentions_deleted(query: Query) -> bool:
     return ("deleted_at",) in paths
 
 
-def _run(qs: QuerySet, query: Query, target: Target, now: datetime | None) -> QuerySet:
+def _run(qs: QuerySet, query: Query, target: Target, now: datetime | None,
+         user: Any) -> QuerySet:
     now = now or datetime.now(UTC)
     if query.expr is not None:
-        qs = qs.filter(compile_node(query.expr, target, now))
-    return qs.order_by(*_order_by(query.order, target))
+        qs = qs.filter(compile_node(query.expr, target, now, user))
+    return qs.order_by(*_order_by(query.order, target, user))
 
 
 def filter_items(
     qs: QuerySet[ConfigItem],
     text: str,
     *,
+    user: Any,
     now: datetime | None = None,
     include_deleted: bool = False,
 ) -> SearchResult:
-    """Narrow an already-visible item queryset by a search; the caller slices limit/offset."""
+    """Narrow an already-visible item queryset by a search; the caller slices limit/offset.
+
+    `user` is required and is the one `qs` was made visible for (None = the system), so the
+    parts of the language that look beyond `qs` (related=, scraper) see no more than it.
+    """
     query = parse(text, target="items")
     include_deleted = include_deleted or mentions_deleted(query)
     if not include_deleted:
         qs = qs.filter(deleted_at__isnull=True)
     return SearchResult(
-        queryset=_run(qs, query, "items", now),
+        queryset=_run(qs, query, "items", now, user),
         query=query,
         limit=query.limit,
         offset=query.offset or 0,
@@ -567,12 +594,12 @@ def filter_items(
 
 
 def filter_changes(
-    qs: QuerySet[ConfigChange], text: str, *, now: datetime | None = None
+    qs: QuerySet[ConfigChange], text: str, *, user: Any, now: datetime | None = None
 ) -> SearchResult:
     """The same language over changes; config.<field> reaches the changed item."""
     query = parse(text, target="changes")
     return SearchResult(
-        queryset=_run(qs, query, "changes", now),
+        queryset=_run(qs, query, "changes", now, user),
         query=query,
         limit=query.limit,
         offset=query.offset or 0,
@@ -584,8 +611,11 @@ def filter_changes(
 FACETABLE = {"name", "text", "type", "enum", "bool", "map", "props", "json", "agent", "scraper"}
 
 
-def facets(qs: QuerySet, field: str, limit: int = 20) -> list[tuple[Any, int]]:
-    """Value counts for one field over an already-filtered queryset, most common first."""
+def facets(qs: QuerySet, field: str, limit: int = 20, *, user: Any) -> list[tuple[Any, int]]:
+    """Value counts for one field over an already-filtered queryset, most common first.
+
+    `qs` must already be visible to `user`; `user` only decides which scraper names show.
+    """
     target: Target = "changes" if qs.model is ConfigChange else "items"
     path = parse_field(field, target=target)
     resolved = _resolve(path, target, 0)
@@ -593,7 +623,7 @@ def facets(qs: QuerySet, field: str, limit: int = 20) -> list[tuple[Any, int]]:
         raise SearchError(f"cannot count by '{field}'", 0)
     rows = (
         qs.order_by()
-        .annotate(_facet=_sort_expression(resolved))
+        .annotate(_facet=_sort_expression(resolved, user))
         .filter(_facet__isnull=False)
         .values("_facet")
         .annotate(_count=Count("pk"))

@@ -1,40 +1,31 @@
-"""Items reachable from one item: a bounded recursive walk over soft edges and parent links."""
+"""`related=<id>`: the items the shared walk reaches from one start, as a bound id list."""
 
-from django.db import connection
+from typing import Any
+
 from django.db.models.expressions import RawSQL
 
-from catalog.models import ConfigItem, ConfigRelationship
+from catalog.search.syntax import Related, SearchError
+from catalog.walk import walk
 
-# Each step is a fixed SQL fragment chosen by (kind, direction); no user text reaches the SQL.
-_SOFT_OUT = (
-    "SELECT r.related_id AS id FROM {rel} r WHERE r.config_id = w.id AND r.deleted_at IS NULL"
-)
-_SOFT_IN = (
-    "SELECT r.config_id AS id FROM {rel} r WHERE r.related_id = w.id AND r.deleted_at IS NULL"
-)
-_HARD_OUT = "SELECT c.id AS id FROM {item} c WHERE c.parent_id = w.id"
-_HARD_IN = "SELECT c.parent_id AS id FROM {item} c WHERE c.id = w.id AND c.parent_id IS NOT NULL"
+# At most this many items per related= term. More is an error, not a silent cut: a search
+# that quietly dropped part of its answer would look complete.
+MAX_RELATED = 5_000
 
 
-def related_ids(start: str, direction: str, depth: int, kind: str) -> RawSQL:
-    """An id subquery; UNION on (id, depth) is the visited set that stops cycles and fan-in."""
-    steps = []
-    outgoing, incoming = direction in ("outgoing", "all"), direction in ("incoming", "all")
-    if kind in ("soft", "both"):
-        steps += [_SOFT_OUT] * outgoing + [_SOFT_IN] * incoming
-    if kind in ("hard", "both"):
-        steps += [_HARD_OUT] * outgoing + [_HARD_IN] * incoming
-    quote = connection.ops.quote_name
-    step_sql = " UNION ALL ".join(steps).format(
-        rel=quote(ConfigRelationship._meta.db_table), item=quote(ConfigItem._meta.db_table)
-    )
-    # Table names come from model meta and the step fragments are fixed above.
-    sql = (
-        "WITH RECURSIVE walk(id, depth) AS ("  # noqa: S608
-        " SELECT %s::uuid, 0"
-        " UNION"
-        f" SELECT step.id, w.depth + 1 FROM walk w CROSS JOIN LATERAL ({step_sql}) step"
-        " WHERE w.depth < %s"
-        ") SELECT DISTINCT id FROM walk WHERE id <> %s::uuid"
-    )
-    return RawSQL(sql, (start, depth, start))  # noqa: S611 - fixed fragments, values bound
+def related_ids(node: Related, user: Any) -> RawSQL:
+    """The ids `node` reaches for `user` (None = system), never through what they cannot see.
+
+    A start the user cannot see gets the very error an unknown id gets.
+    """
+    direction = node.direction if node.direction in ("incoming", "outgoing") else "both"
+    kind = node.kind if node.kind in ("hard", "soft") else "both"
+    reach = walk([node.target], user=user, direction=direction, depth=node.depth,
+                 max_rows=MAX_RELATED, kind=kind)
+    if reach.missing:
+        raise SearchError(f"no item {node.target}, or it is not shared with you", node.pos)
+    if reach.truncated:
+        raise SearchError(
+            f"related= reaches more than {MAX_RELATED} items", node.pos,
+            "lower its depth, or pick a direction or kind")
+    # One array parameter, however many ids: the SQL text stays the same size.
+    return RawSQL("SELECT unnest(%s::uuid[])", [reach.reached])

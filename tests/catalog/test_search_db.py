@@ -1,4 +1,4 @@
-"""The search language against real PostgreSQL rows: every §9.2 example, indexes, bound params."""
+"""The search language on real PostgreSQL rows: documented examples, indexes, bound params."""
 
 import uuid
 from dataclasses import dataclass
@@ -24,11 +24,11 @@ class Catalog:
     items: dict[str, ConfigItem]
 
     def names(self, text: str, **kwargs: Any) -> set[str]:
-        result = filter_items(ConfigItem.objects.all(), text, now=NOW, **kwargs)
+        result = filter_items(ConfigItem.objects.all(), text, user=None, now=NOW, **kwargs)
         return {item.name for item in result.queryset}
 
     def ordered(self, text: str) -> list[str]:
-        result = filter_items(ConfigItem.objects.all(), text, now=NOW)
+        result = filter_items(ConfigItem.objects.all(), text, user=None, now=NOW)
         rows = result.queryset[result.offset :]
         if result.limit is not None:
             rows = rows[: result.limit]
@@ -160,7 +160,7 @@ def catalog(db: None) -> Catalog:
     return Catalog(items)
 
 
-# -- §9.2 examples ----------------------------------------------------------------------
+# -- documented examples ------------------------------------------------------------------
 
 
 def test_bare_word_is_a_name_prefix(catalog: Catalog) -> None:
@@ -287,7 +287,7 @@ def test_change_example(catalog: Catalog) -> None:
         config=web, change_type="diff", fingerprint="d", created_at=NOW - timedelta(minutes=5)
     )
     text = "change_type=ImageUpdated config.tags.cluster=prod-eu-1 created_at>now-2h"
-    result = filter_changes(ConfigChange.objects.all(), text, now=NOW)
+    result = filter_changes(ConfigChange.objects.all(), text, user=None, now=NOW)
     assert list(result.queryset) == [recent]
 
 
@@ -472,7 +472,7 @@ def test_related_on_changes_reaches_the_items(catalog: Catalog) -> None:
     )
     ConfigChange.objects.create(config=catalog.items["api"], change_type="diff", fingerprint="y")
     result = filter_changes(
-        ConfigChange.objects.all(), f"config.related={catalog.id('nginx-web')}", now=NOW
+        ConfigChange.objects.all(), f"config.related={catalog.id('nginx-web')}", user=None, now=NOW
     )
     assert [change.config.name for change in result.queryset] == ["nginx-svc"]
 
@@ -484,7 +484,7 @@ def test_bare_word_on_changes_is_the_item_name(catalog: Catalog) -> None:
         fingerprint="y",
         details={"kind": "Scale/v1", "replicas": 4},
     )
-    result = filter_changes(ConfigChange.objects.all(), "ap details.replicas>3", now=NOW)
+    result = filter_changes(ConfigChange.objects.all(), "ap details.replicas>3", user=None, now=NOW)
     assert result.queryset.count() == 1
 
 
@@ -493,13 +493,13 @@ def test_change_severity_orders(catalog: Catalog) -> None:
         ConfigChange.objects.create(
             config=catalog.items["api"], change_type="x", fingerprint=severity, severity=severity
         )
-    result = filter_changes(ConfigChange.objects.all(), "severity>=medium", now=NOW)
+    result = filter_changes(ConfigChange.objects.all(), "severity>=medium", user=None, now=NOW)
     assert {change.severity for change in result.queryset} == {"medium", "critical"}
 
 
 def test_order_limit_offset(catalog: Catalog) -> None:
     result = filter_items(
-        ConfigItem.objects.all(), "type=pod @order=name limit=2 offset=1", now=NOW
+        ConfigItem.objects.all(), "type=pod @order=name limit=2 offset=1", user=None, now=NOW
     )
     assert (result.limit, result.offset, result.order) == (2, 1, ("name",))
     assert catalog.ordered("type=pod @order=name limit=2 offset=1") == [
@@ -518,7 +518,7 @@ def test_default_order_is_most_recently_updated(catalog: Catalog) -> None:
 
 def test_visibility_of_the_given_queryset_is_kept(catalog: Catalog) -> None:
     visible = ConfigItem.objects.filter(namespace="shop")
-    result = filter_items(visible, "health=healthy", now=NOW)
+    result = filter_items(visible, "health=healthy", user=None, now=NOW)
     assert {row.name for row in result.queryset} == {"api", "podinfo"}
 
 
@@ -526,13 +526,13 @@ def test_visibility_of_the_given_queryset_is_kept(catalog: Catalog) -> None:
 
 
 def _sql(text: str) -> tuple[str, tuple]:
-    result = filter_items(ConfigItem.objects.all(), text, now=NOW)
+    result = filter_items(ConfigItem.objects.all(), text, user=None, now=NOW)
     return result.queryset.query.sql_with_params()
 
 
 def test_infix_search_is_a_like_over_lower_name(catalog: Catalog) -> None:
     with CaptureQueriesContext(connection) as captured:
-        list(filter_items(ConfigItem.objects.all(), "*canary*", now=NOW).queryset)
+        list(filter_items(ConfigItem.objects.all(), "*canary*", user=None, now=NOW).queryset)
     sql = captured.captured_queries[-1]["sql"]
     assert 'LOWER("catalog_configitem"."name")::text LIKE' in sql
     assert "'%canary%'" in sql
@@ -546,7 +546,7 @@ def test_prefix_search_is_a_like_prefix_over_lower_name(catalog: Catalog) -> Non
 
 def _plan(text: str) -> str:
     """The plan with sequential scans priced out: shows whether an index *can* answer."""
-    result = filter_items(ConfigItem.objects.all(), text, now=NOW, include_deleted=True)
+    result = filter_items(ConfigItem.objects.all(), text, user=None, now=NOW, include_deleted=True)
     sql, params = result.queryset.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -590,45 +590,54 @@ def test_user_values_never_reach_the_sql_text(catalog: Catalog, text: str) -> No
     sql, params = _sql(text)
     assert "zq" not in sql
     assert any("zq" in str(param) for param in params)
-    list(filter_items(ConfigItem.objects.all(), text, now=NOW).queryset)
+    list(filter_items(ConfigItem.objects.all(), text, user=None, now=NOW).queryset)
 
 
-def test_related_binds_its_id(catalog: Catalog) -> None:
+def test_related_binds_the_ids_it_reached_as_one_array(catalog: Catalog) -> None:
     web = catalog.id("nginx-web")
     sql, params = _sql(f"related={web},depth=3")
-    assert web not in sql
-    assert web in params and 3 in params
+    reached = next(p for p in params if isinstance(p, list))
+    assert web not in sql and catalog.id("nginx-svc") not in sql
+    assert catalog.id("nginx-svc") in reached and web not in reached
+
+
+def test_related_from_an_unknown_id_is_an_error_at_its_position(catalog: Catalog) -> None:
+    missing = str(uuid.uuid4())
+    with pytest.raises(SearchError, match=f"no item {missing}, or it is not shared with you"):
+        catalog.names(f"health=healthy related={missing}")
 
 
 # -- facets --------------------------------------------------------------------------------
 
 
 def test_facets_count_types_most_common_first(catalog: Catalog) -> None:
-    qs = filter_items(ConfigItem.objects.all(), "namespace=payments", now=NOW).queryset
-    assert facets(qs, "type", limit=2) == [
+    qs = filter_items(ConfigItem.objects.all(), "namespace=payments", user=None, now=NOW).queryset
+    assert facets(qs, "type", limit=2, user=None) == [
         ("Kubernetes::Pod", 3),
         ("Kubernetes::Deployment", 2),
     ]
 
 
 def test_facets_over_tags_skip_items_without_the_tag(catalog: Catalog) -> None:
-    qs = filter_items(ConfigItem.objects.all(), "", now=NOW).queryset
-    assert facets(qs, "tags.cluster") == [("prod-eu-1", 2), ("dev-1", 1), ("prod-us-1", 1)]
+    qs = filter_items(ConfigItem.objects.all(), "", user=None, now=NOW).queryset
+    assert facets(qs, "tags.cluster", user=None) == [
+        ("prod-eu-1", 2), ("dev-1", 1), ("prod-us-1", 1)]
 
 
 def test_facets_over_health(catalog: Catalog) -> None:
-    qs = filter_items(ConfigItem.objects.all(), "type=deployment", now=NOW).queryset
-    assert facets(qs, "health") == [("healthy", 3), ("unknown", 1)]
+    qs = filter_items(ConfigItem.objects.all(), "type=deployment", user=None, now=NOW).queryset
+    assert facets(qs, "health", user=None) == [("healthy", 3), ("unknown", 1)]
 
 
 def test_facets_on_changes_by_item_type(catalog: Catalog) -> None:
     ConfigChange.objects.create(config=catalog.items["api"], change_type="diff", fingerprint="1")
-    assert facets(ConfigChange.objects.all(), "config.type") == [("Kubernetes::Deployment", 1)]
+    assert facets(ConfigChange.objects.all(), "config.type", user=None) == [
+        ("Kubernetes::Deployment", 1)]
 
 
 def test_facets_reject_unknown_fields(catalog: Catalog) -> None:
     with pytest.raises(SearchError, match="unknown field 'helth'"):
-        facets(ConfigItem.objects.all(), "helth")
+        facets(ConfigItem.objects.all(), "helth", user=None)
 
 
 # -- fuzzing against the database ----------------------------------------------------------
@@ -672,7 +681,7 @@ ALPHABET = st.sampled_from(
 def test_any_text_runs_or_raises_search_error(catalog: Catalog, text: str) -> None:
     try:
         with transaction.atomic():
-            result = filter_items(ConfigItem.objects.all(), text, now=NOW)
+            result = filter_items(ConfigItem.objects.all(), text, user=None, now=NOW)
             list(result.queryset[:5])
     except SearchError:
         pass
