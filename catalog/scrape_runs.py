@@ -5,8 +5,7 @@ from typing import Any
 from django.db.models import F
 
 from catalog.models import ScrapeLogLine, ScrapeRun
-from portal import runs
-from portal.models import Event
+from portal import outbox, runs
 
 
 def _lost(run_id: Any, message: str) -> None:
@@ -16,9 +15,8 @@ def _lost(run_id: Any, message: str) -> None:
         error_list=[{"scraper": "", "message": message, "item": ""}],
     )
     run = ScrapeRun.objects.only("agent_id").get(pk=run_id)
-    Event.objects.create(name="scrape.failed", object_type="scrape_run", object_id=run_id,
-                         agent_id=run.agent_id,
-                         payload={"scrape_run_id": str(run_id), "errors": 1, "reason": message})
+    outbox.emit("scrape.failed", "scrape_run", run_id, agent_id=run.agent_id,
+                payload={"scrape_run_id": str(run_id), "errors": 1, "reason": message})
 
 
 # Ingest is idempotent (content hashes, guarded merges), so a scrape whose worker died is

@@ -18,8 +18,7 @@ from catalog.schedule import next_run
 from catalog.scrape_runs import SCRAPE_RUNS
 from catalog.scrapers import REGISTRY
 from catalog.scrapers.base import Problem, ScrapeContext, ScrapedItem
-from portal import runs
-from portal.models import Event
+from portal import outbox, runs
 
 log = logging.getLogger("flightdeck.scrape")
 
@@ -195,9 +194,8 @@ def _finish(lease: runs.Lease, run: ScrapeRun, status: str, stats: Any,
         )
         ScrapeConfig.objects.filter(pk=run.scrape_config_id).update(last_run=run.pk)
         if status in (ScrapeRun.Status.FAILED, ScrapeRun.Status.PARTIAL):
-            Event.objects.create(name="scrape.failed", object_type="scrape_run", object_id=run.pk,
-                                 agent_id=run.agent_id,
-                                 payload={"scrape_run_id": str(run.pk), "errors": len(errors)})
+            outbox.emit("scrape.failed", "scrape_run", run.pk, agent_id=run.agent_id,
+                        payload={"scrape_run_id": str(run.pk), "errors": len(errors)})
         run.refresh_from_db()
         # The lease ended with the final status: this line is the run's last word.
         runs.append_log(SCRAPE_RUNS, run.pk, summary(run))

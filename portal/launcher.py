@@ -845,6 +845,7 @@ def serve(services: Services, web_port: int) -> int:
         Child("worker", [python, *worker.split(), "-Q", "default", "-c", "2", "-n", "default@%h"]),
         Child("scraper", [python, *worker.split(), "-Q", "scrape", "-c", "2", "-n", "scrape@%h"]),
         Child("beat", [python, *"-m celery -A portal beat -l INFO --schedule".split(), schedule]),
+        Child("dispatcher", [python, "manage.py", "run_dispatcher"]),
     ]
     if (REPO / "catalog" / "management" / "commands" / "run_watcher.py").exists():
         children.append(Child("watcher", [python, "manage.py", "run_watcher"]))

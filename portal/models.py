@@ -153,3 +153,25 @@ class RunLogLine(models.Model):
 
     def __str__(self) -> str:
         return self.line[:80]
+
+
+class EventRetry(models.Model):
+    """Only the failures: an event a consumer could not handle, retried with backoff."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="retries")
+    consumer = models.CharField(max_length=64)
+    attempts = models.IntegerField(default=1)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    # Set after the last attempt failed: kept for the operator, never retried again.
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "consumer"], name="eventretry_once"),
+        ]
+        indexes = [models.Index(fields=["next_attempt_at"], name="eventretry_due")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}: event {self.event_id} ({self.attempts} attempts)"

@@ -190,7 +190,11 @@ FLIGHTDECK_RUN_HEARTBEAT_SECONDS = env_int("FLIGHTDECK_RUN_HEARTBEAT_SECONDS", 1
 FLIGHTDECK_RUN_REAPER_SECONDS = env_int("FLIGHTDECK_RUN_REAPER_SECONDS", 15)
 # A queued run nobody claimed for this long lost its message; the reaper sends it again.
 FLIGHTDECK_RUN_REDELIVER_AFTER_SECONDS = env_int("FLIGHTDECK_RUN_REDELIVER_AFTER_SECONDS", 300)
+# The event dispatcher (portal/outbox.py) LISTENs and also polls this often, as a safety net.
+FLIGHTDECK_EVENT_POLL_SECONDS = env_int("FLIGHTDECK_EVENT_POLL_SECONDS", 5)
+FLIGHTDECK_EVENT_RETENTION_DAYS = env_int("FLIGHTDECK_EVENT_RETENTION_DAYS", 14)
 CELERY_BEAT_SCHEDULE = {
+    "prune-events": {"task": "portal.tasks.prune_events", "schedule": 3600.0},
     "dispatch-due-scrapes": {"task": "catalog.tasks.dispatch_due_scrapes", "schedule": 30.0},
     "reap-runs": {"task": "portal.tasks.reap_runs",
                   "schedule": float(FLIGHTDECK_RUN_REAPER_SECONDS)},
