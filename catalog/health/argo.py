@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from catalog.health.objects import dig, items, mapping, text
-from catalog.health.verdict import Health, healthy, progressing, unhealthy, unknown, warning
+from catalog.health.verdict import HEALTHY, Health, unhealthy, unknown, warning
 
 
 def _first_error(obj: Mapping[str, Any]) -> str:
@@ -20,32 +20,31 @@ def _first_error(obj: Mapping[str, Any]) -> str:
 
 
 def assess_application(obj: Mapping[str, Any], now: datetime) -> Health:
-    """product.md §4.3: health status first, a failed sync is red, OutOfSync is amber."""
+    """Argo CD's own health word is the status; ready means synced. A failed sync is red and
+    an OutOfSync app amber, because drift that Argo CD will not fix needs a person."""
     status = mapping(obj.get("status"))
     health = text(dig(status, "health.status"))
     health_message = text(dig(status, "health.message"))
     sync = text(dig(status, "sync.status"))
-    revision = text(dig(status, "sync.revision"))[:7]
+    synced = sync == "Synced"
     operation = mapping(status.get("operationState"))
     phase = text(operation.get("phase"))
     error = _first_error(obj)
 
     if phase in ("Failed", "Error"):
         return unhealthy("Sync Failed", text(operation.get("message")) or f"sync {phase.lower()}")
-    if health in ("Degraded", "Missing"):
-        return unhealthy(health, health_message or error or f"application is {health.lower()}")
-    if health == "Suspended":
-        return warning("Suspended", health_message or "a resource is suspended", ready=True)
+    if health == "Degraded":
+        return unhealthy(health, health_message or error or "application is degraded", synced)
+    if health in ("Missing", "Progressing", "Suspended", "Unknown") or not health:
+        # Argo CD cannot tell yet (or was told not to act): no verdict either way.
+        shown = health or "Unknown"
+        return unknown(shown, health_message or error or f"application is {shown.lower()}", synced)
     if phase in ("Running", "Terminating"):
-        return progressing("Syncing", text(operation.get("message")) or "sync in progress")
-    if health == "Progressing":
-        return progressing("Progressing", health_message or "resources are still progressing")
-    if health != "Healthy":
-        return unknown(health or "Unknown", health_message or error)
+        return Health(HEALTHY, "Syncing", False, text(operation.get("message")) or "syncing")
     if sync == "OutOfSync":
         return warning("OutOfSync", error or "live state differs from the desired state")
     if error:
-        return warning(sync or "Healthy", error, ready=True)
-    if sync == "Synced":
-        return healthy("Synced", f"synced to {revision}" if revision else "")
-    return healthy("Healthy", f"sync status {sync or 'unknown'}", ready=False)
+        return warning(health, error, ready=synced)
+    revision = text(dig(status, "sync.revision"))[:7]
+    message = health_message or (f"synced to {revision}" if synced and revision else "")
+    return Health(HEALTHY, health, synced, message or f"sync status {sync or 'unknown'}")

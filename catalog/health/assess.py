@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from catalog.health import argo, certmanager, flux, kubernetes, pods, workloads
+from catalog.health import (
+    argo,
+    certmanager,
+    crossplane,
+    flux,
+    kubernetes,
+    operators,
+    pods,
+    workloads,
+)
 from catalog.health.cloud import assess_table
 from catalog.health.generic import assess_generic
-from catalog.health.objects import text
-from catalog.health.verdict import Handler, Health
+from catalog.health.objects import dig, duration, text, timestamp
+from catalog.health.verdict import UNKNOWN, WARNING, Handler, Health
 from portal.errors import FlightdeckError
 
 KUBERNETES = "Kubernetes::"
@@ -42,13 +51,48 @@ REGISTRY: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "Kubernetes::Issuer": (certmanager.assess_issuer, ("cert-manager.io",)),
     "Kubernetes::ClusterIssuer": (certmanager.assess_issuer, ("cert-manager.io",)),
     "Kubernetes::Application": (argo.assess_application, ("argoproj.io",)),
+    "Kubernetes::ApplicationSet": (operators.assess_applicationset, ("argoproj.io",)),
+    "Kubernetes::Rollout": (operators.assess_rollout, ("argoproj.io",)),
+    "Kubernetes::Workflow": (operators.assess_workflow, ("argoproj.io",)),
+    "Kubernetes::Canary": (operators.assess_canary, ("canaries.flanksource.com",)),
+    "Kubernetes::Cluster": (operators.assess_cnpg_cluster, ("postgresql.cnpg.io",)),
+    "Kubernetes::Backup": (operators.assess_cnpg_backup, ("postgresql.cnpg.io",)),
+    "Kubernetes::postgresql": (operators.assess_zalando_postgres, ("acid.zalan.do",)),
 }
 for _kind in flux.KINDS:
     _handler = flux.assess_helmrelease if _kind == "HelmRelease" else flux.assess_flux
     REGISTRY[KUBERNETES + _kind] = (_handler, ("*.toolkit.fluxcd.io",))
 
-# Kinds whose verdict changes with time alone (product.md §4.2 step 3): restart windows and
-# slow starts, schedules, expiry and issuance deadlines.
+# API group (a suffix when it starts with ".") -> handler for every kind of that group that the
+# type registry above does not claim. Order matters: the first match wins.
+GROUP_HANDLERS: tuple[tuple[str, Handler], ...] = (
+    (".crossplane.io", crossplane.assess_crossplane),
+    ("crossplane.io", crossplane.assess_crossplane),
+    (".upbound.io", crossplane.assess_crossplane),
+    (".cnrm.cloud.google.com", crossplane.assess_config_connector),
+    (".services.k8s.aws", crossplane.assess_ack),
+    ("external-secrets.io", operators.settled_ready),
+    ("generators.external-secrets.io", operators.settled_ready),
+    (".knative.dev", operators.settled_ready),
+    ("kafka.strimzi.io", operators.assess_strimzi),
+    ("core.strimzi.io", operators.assess_strimzi),
+    ("keda.sh", operators.assess_keda),
+    ("eventing.keda.sh", operators.assess_keda),
+    ("karpenter.sh", operators.assess_karpenter),
+    (".karpenter.sh", operators.assess_karpenter),
+    ("karpenter.k8s.aws", operators.assess_karpenter),
+    (".istio.io", operators.assess_istio),
+    ("monitoring.coreos.com", operators.assess_prometheus_operator),
+    ("velero.io", operators.assess_velero),
+    (".flanksource.com", operators.assess_flanksource),
+)
+# Objects still being deleted this long after deletion was requested are stuck, usually on a
+# finalizer whose controller is gone.
+TERMINATING_STALLED_AFTER = timedelta(minutes=15)
+OWN_TERMINATION = frozenset({"Kubernetes::Pod", "Kubernetes::Namespace"})
+
+# Kinds whose verdict changes with time alone, so a periodic job re-derives them: restart
+# windows and slow starts, schedules, expiry and issuance deadlines.
 CLOCK_TYPES = frozenset(
     {
         "Kubernetes::Pod",
@@ -79,17 +123,32 @@ def _group(obj: Mapping[str, Any]) -> str | None:
 
 
 def _handler(type_name: str, obj: Mapping[str, Any]) -> Handler | None:
-    entry = REGISTRY.get(type_name)
-    if entry is None:
-        return None
-    handler, groups = entry
     group = _group(obj)
-    if group is None:
-        return handler
-    for allowed in groups:
-        if group == allowed or (allowed.startswith("*.") and group.endswith(allowed[1:])):
+    entry = REGISTRY.get(type_name)
+    if entry is not None:
+        handler, groups = entry
+        if group is None:
+            return handler
+        for allowed in groups:
+            if group == allowed or (allowed.startswith("*.") and group.endswith(allowed[1:])):
+                return handler
+    if not group or not type_name.startswith(KUBERNETES):
+        return None
+    for suffix, handler in GROUP_HANDLERS:
+        if group == suffix or (suffix.startswith(".") and group.endswith(suffix)):
             return handler
     return None
+
+
+def _terminating(obj: Mapping[str, Any], now: datetime) -> Health | None:
+    """Anything being deleted is on its way out; stuck for long, it needs a person."""
+    deleted = timestamp(dig(obj, "metadata.deletionTimestamp"))
+    if deleted is None:
+        return None
+    age = now - deleted
+    if age > TERMINATING_STALLED_AFTER:
+        return Health(WARNING, "TerminatingStalled", False, f"terminating for {duration(age)}")
+    return Health(UNKNOWN, "Terminating", False, "pending deletion")
 
 
 def assess(
@@ -97,7 +156,7 @@ def assess(
     type: str | None = None,
     now: datetime | None = None,
 ) -> Health:
-    """The built-in verdict for one raw document (product.md §4.2 step 1)."""
+    """The built-in verdict for one raw document, before any user rule is applied."""
     if not isinstance(obj, Mapping):
         raise FlightdeckError(f"cannot assess a {obj.__class__.__name__}: expected an object")
     moment = now or datetime.now(UTC)
@@ -114,6 +173,11 @@ def assess(
 
 
 def _dispatch(type_name: str, obj: Mapping[str, Any], now: datetime) -> Health:
+    # Pods and namespaces have their own rule: kubectl shows them as Terminating however long it
+    # takes, and a namespace can say which finalizer holds it.
+    if type_name.startswith(KUBERNETES) and type_name not in OWN_TERMINATION:
+        if (verdict := _terminating(obj, now)) is not None:
+            return verdict
     handler = _handler(type_name, obj)
     if handler is not None:
         return handler(obj, now)

@@ -17,9 +17,9 @@ from catalog.health.objects import (
     text,
     timestamp,
 )
-from catalog.health.verdict import Health, healthy, progressing, unhealthy, unknown, warning
+from catalog.health.verdict import Health, healthy, unhealthy, unknown, warning
 
-# product.md §4.3: still issuing after this long is amber ...
+# Still issuing after this long is amber ...
 ISSUING_WARNING_AFTER = timedelta(minutes=15)
 # ... and after this long red.
 ISSUING_UNHEALTHY_AFTER = timedelta(hours=1)
@@ -31,6 +31,10 @@ EXPIRY_WARNING_WITHIN = timedelta(days=14)
 # Short-lived certificates (hours or days) would sit inside the fixed windows for their whole
 # life, so each window is also capped at a fraction of the certificate's lifetime.
 EXPIRY_UNHEALTHY_FRACTION = 0.1
+# Renewal time passed this long ago without a new certificate: cert-manager is stuck.
+RENEWAL_OVERDUE_AFTER = timedelta(minutes=30)
+# Ready=False reasons that a new request will not fix: the spec itself is wrong.
+CONFIG_ERRORS = frozenset({"ConfigError", "InvalidSpec"})
 EXPIRY_WARNING_FRACTION = 1 / 6
 
 
@@ -57,7 +61,7 @@ def assess_certificate(obj: Mapping[str, Any], now: datetime) -> Health:
 
     if not_after is not None and not_after <= now:
         message = f"certificate expired {ago(not_after, now)}"
-        return unhealthy("Expired", sentence(message, issuing_note))
+        return unhealthy("Expired", sentence(message, issuing_note), ready=True)
     red_window, amber_window = _windows(obj)
     left = not_after - now if not_after is not None else None
     if left is not None and left <= red_window:
@@ -72,7 +76,8 @@ def assess_certificate(obj: Mapping[str, Any], now: datetime) -> Health:
             return unhealthy("Issuing", f"{message} (issuing for {duration(elapsed)})")
         if elapsed >= ISSUING_WARNING_AFTER:
             return warning("Issuing", f"{message} (issuing for {duration(elapsed)})")
-        return progressing("Issuing", message)
+        # A first issuance or a renewal under way: too early to call either way.
+        return unknown("Issuing", message)
 
     failed_at = timestamp(dig(obj, "status.lastFailureTime"))
     if is_false(issuing) and text(issuing.get("reason")) == "Failed":
@@ -84,18 +89,24 @@ def assess_certificate(obj: Mapping[str, Any], now: datetime) -> Health:
         return unhealthy("Failed", detail)
 
     if ready is None:
-        return unknown("Pending", "cert-manager has not processed the certificate yet")
+        return unknown("Unknown", "cert-manager has not processed the certificate yet")
     if is_false(ready):
-        reason = text(ready.get("reason")) or "NotReady"
-        return unhealthy(reason, text(ready.get("message")) or "certificate is not ready")
+        reason = text(ready.get("reason"))
+        message = text(ready.get("message")) or "certificate is not ready"
+        if reason in CONFIG_ERRORS:
+            return unhealthy(reason, message, ready=True)
+        # Not ready without a failed issuance means a request is on its way.
+        return unknown("Issuing", message)
     if not is_true(ready):
         return unknown("Unknown", text(ready.get("message")))
     if left is not None and left <= amber_window:
         return warning("Expiring", f"certificate expires in {duration(left)}", ready=True)
     expiry = f"valid until {not_after:%Y-%m-%d}" if not_after is not None else ""
     renewal = timestamp(dig(obj, "status.renewalTime"))
+    if renewal is not None and now - renewal > RENEWAL_OVERDUE_AFTER:
+        return warning("Warning", f"certificate should have been renewed {ago(renewal, now)}", True)
     renews = f"renews {ago(renewal, now)}" if renewal is not None and renewal > now else ""
-    return healthy("Ready", sentence(expiry, renews) or text(ready.get("message")))
+    return healthy("Issued", sentence(expiry, renews) or text(ready.get("message")))
 
 
 # A pending request is the same wait as an issuing certificate.
@@ -109,11 +120,12 @@ def assess_certificaterequest(obj: Mapping[str, Any], now: datetime) -> Health:
             message = text(condition.get("message")) or f"request {status.lower()}"
             return unhealthy(status, message, ready=True)
     if is_true(ready):
-        return healthy("Issued", text(ready.get("message")) or "certificate issued")
+        reason = text(ready.get("reason")) or "Issued"
+        return healthy(reason, text(ready.get("message")) or "certificate issued")
     reason = text(ready.get("reason")) if ready else ""
     message = text(ready.get("message")) if ready else ""
-    if is_false(ready) and reason == "Failed":
-        return unhealthy("Failed", message or "issuance failed", ready=True)
+    if is_false(ready) and reason in ("Failed", "Denied"):
+        return unhealthy(reason, message or "issuance failed", ready=True)
     created = timestamp(dig(obj, "metadata.creationTimestamp"))
     elapsed = now - created if created is not None else timedelta(0)
     message = message or "waiting for the issuer"
@@ -121,7 +133,7 @@ def assess_certificaterequest(obj: Mapping[str, Any], now: datetime) -> Health:
         return unhealthy("Pending", f"{message} (pending for {duration(elapsed)})")
     if elapsed >= ISSUING_WARNING_AFTER:
         return warning("Pending", f"{message} (pending for {duration(elapsed)})")
-    return progressing("Pending", message)
+    return unknown("Pending", message)
 
 
 def assess_issuer(obj: Mapping[str, Any], now: datetime) -> Health:
@@ -131,7 +143,7 @@ def assess_issuer(obj: Mapping[str, Any], now: datetime) -> Health:
         return unknown("Unknown", "cert-manager has not checked the issuer yet")
     message = text(ready.get("message"))
     if is_true(ready):
-        return healthy("Ready", message)
+        return healthy(text(ready.get("reason")) or "Ready", message)
     if is_false(ready):
         return unhealthy(text(ready.get("reason")) or "NotReady", message or "issuer not ready")
     return unknown(text(ready.get("reason")) or "Unknown", message)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from catalog.health.objects import dig, items, mapping, number, text
+from catalog.health.objects import dig, humanize, items, mapping, number, text
 from catalog.health.verdict import (
     HEALTH_VALUES,
     HEALTHY,
@@ -207,7 +207,7 @@ def table_verdict(entry: StateEntry, obj: Mapping[str, Any]) -> Health | None:
             continue
         if verdict is SKIP:
             continue
-        vote = Health(verdict.health, verdict.status or matched, verdict.ready, "")
+        vote = Health(verdict.health, verdict.status or humanize(matched), verdict.ready, "")
         votes.append((vote, f"{path} is {word}"))
     message = ""
     for path in entry.message_paths:
@@ -215,12 +215,12 @@ def table_verdict(entry: StateEntry, obj: Mapping[str, Any]) -> Health | None:
             break
     if not votes:
         if unmapped:
-            return unknown(unmapped[0], message or f"state {unmapped[0]!r} is not in the table")
+            shown = humanize(unmapped[0])
+            return unknown(shown, message or f"state {unmapped[0]!r} is not in the table")
         return None
     chosen, why = max(votes, key=lambda vote: severity(vote[0]))
     ready = all(vote.ready for vote, _ in votes)
-    if not message and (chosen.health != HEALTHY or not ready):
-        message = why
+    message = message or why
     return Health(chosen.health, chosen.status, ready, message)
 
 
@@ -269,11 +269,31 @@ def _eks_cluster(obj: Mapping[str, Any], verdict: Health) -> Health:
     return verdict
 
 
+def _cloud_sql(obj: Mapping[str, Any], verdict: Health) -> Health:
+    """A Cloud SQL instance is recognised by its engine and disk size."""
+    version = text(dig(obj, "databaseVersion", ignore_case=True))
+    disk = text(dig(obj, "settings.dataDiskSizeGb", ignore_case=True))
+    details = ", ".join(part for part in (version, f"{disk} GB" if disk else "") if part)
+    message = verdict.message if verdict.health != HEALTHY and verdict.message else details
+    return Health(verdict.health, verdict.status, verdict.ready, message)
+
+
+def _gcp_disk(obj: Mapping[str, Any], verdict: Health) -> Health:
+    """A disk is recognised by its size."""
+    size = text(dig(obj, "sizeGb", ignore_case=True))
+    message = verdict.message if verdict.health != HEALTHY and verdict.message else ""
+    message = message or (f"{size} GB" if size else "")
+    return Health(verdict.health, verdict.status, verdict.ready, message)
+
+
 # Rules a word table cannot express: counts and per-container exit codes.
 REFINEMENTS: dict[str, Callable[[Mapping[str, Any], Health], Health]] = {
     "AWS::ECS::Service": _ecs_service,
     "AWS::ECS::Task": _ecs_task,
     "AWS::EKS::Cluster": _eks_cluster,
+    "GCP::Sqladmin::Instance": _cloud_sql,
+    "GCP::SQL::Instance": _cloud_sql,
+    "GCP::Compute::Disk": _gcp_disk,
 }
 
 

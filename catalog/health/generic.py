@@ -1,4 +1,4 @@
-"""Fallback for kinds without a handler (product.md §4.4): conditions, then a status word."""
+"""Fallback for kinds without a handler: conditions, then a status word, else unknown."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ _FAILURE_HINTS = (
 # Progressing=True with these reasons is a finished rollout (Deployments, Argo Rollouts).
 _DONE_HINTS = ("complete", "available", "succeeded", "done", "healthy")
 
-# product.md §4.4 (b): status words and what they mean, as (health, ready).
+# Status words and what they mean, as (health, ready), in Mission Control's reading: work that
+# has started but not reached a state (creating, pending, deleting) is unknown, changes to a
+# running thing (updating, scaling) are healthy but not ready, and paused things are amber.
 VOCABULARY: dict[str, tuple[str, bool]] = {}
 for _word in (
     "active activated available bound complete completed deployed enabled established green"
@@ -60,11 +62,14 @@ for _word in (
 ).split():
     VOCABULARY[_word] = (HEALTHY, True)
 for _word in (
-    "building creating deploying initializing initialising inprogress installing migrating"
-    " modifying pending progressing provisioning queued rebooting reconciling resizing"
-    " restarting scaling starting updating upgrading waiting"
+    "migrating modifying rebooting resizing restarting scaling updating upgrading"
 ).split():
     VOCABULARY[_word] = (HEALTHY, False)
+for _word in (
+    "building creating deploying initializing initialising inprogress installing pending"
+    " progressing provisioning queued reconciling starting waiting"
+).split():
+    VOCABULARY[_word] = (UNKNOWN, False)
 for _word in (
     "broken crashloopbackoff critical down error errored failed failure invalid lost offline"
     " red rejected"
@@ -72,11 +77,11 @@ for _word in (
     VOCABULARY[_word] = (UNHEALTHY, True)
 for _word in "degraded unavailable unhealthy".split():
     VOCABULARY[_word] = (UNHEALTHY, False)
-for _word in "impaired warn warning yellow".split():
+for _word in "impaired paused suspended warn warning yellow".split():
     VOCABULARY[_word] = (WARNING, True)
-for _word in (
-    "deallocated deleted disabled hibernated inactive paused stopped suspended terminated"
-).split():
+for _word in "maintenance restoring".split():
+    VOCABULARY[_word] = (WARNING, False)
+for _word in "deallocated deleted disabled hibernated inactive stopped terminated".split():
     VOCABULARY[_word] = (UNKNOWN, True)
 for _word in "deallocating deleting stopping terminating".split():
     VOCABULARY[_word] = (UNKNOWN, False)
@@ -136,42 +141,45 @@ def _converging(obj: Mapping[str, Any], conds: dict[str, Mapping[str, Any]]) -> 
 
 
 def conditions_verdict(obj: Mapping[str, Any]) -> Health | None:
-    """product.md §4.4 (a): Ready/Available/Healthy decide, Stalled is red, Reconciling waits."""
+    """Ready (else Available, Healthy) decides and its reason is the status, as Mission Control
+    shows it; Stalled is red, work in progress is unknown, Synced=False or Degraded is amber."""
     conds = conditions(obj)
     if not conds:
         return None
+    decider_name = next((name for name in DECIDING if name in conds), None)
+    decider = conds.get(decider_name) if decider_name else None
+    reason = text(decider.get("reason")) if decider else ""
+    message = text(decider.get("message")) if decider else ""
     stalled = conds.get("Stalled")
     if is_true(stalled):
-        message = text(stalled.get("message")) or "reconciliation is stalled"
-        return unhealthy("Stalled", message)
-    decider_name = next((name for name in DECIDING if name in conds), None)
+        shown = (reason if is_false(decider) else "") or text(stalled.get("reason")) or "Stalled"
+        return unhealthy(shown, text(stalled.get("message")) or message or "reconciliation stalled")
     waiting = _converging(obj, conds)
-    if decider_name is None:
+    if decider is None:
         if waiting:
-            return Health(HEALTHY, "Reconciling", False, waiting)
+            return Health(UNKNOWN, "Reconciling", False, waiting)
         return None
-    decider = conds[decider_name]
-    reason = text(decider.get("reason"))
-    message = text(decider.get("message"))
     if is_true(decider):
         synced = conds.get("Synced")
         if is_false(synced):
             detail = text(synced.get("message")) or "last reconcile failed"
-            return Health(WARNING, text(synced.get("reason")) or "Not Synced", False, detail)
+            return Health(WARNING, text(synced.get("reason")) or "Not Synced", not waiting, detail)
         degraded = conds.get("Degraded")
         if is_true(degraded):
             detail = text(degraded.get("message")) or "the object reports it is degraded"
             return Health(WARNING, text(degraded.get("reason")) or "Degraded", not waiting, detail)
         if waiting:
-            return Health(HEALTHY, "Reconciling", False, waiting)
-        return Health(HEALTHY, decider_name, True, message)
+            shown = "Reconciling" if is_true(conds.get("Reconciling")) else reason or decider_name
+            return Health(HEALTHY, shown, False, waiting)
+        detail = message or (f"{decider_name} ({reason})" if reason else decider_name)
+        return Health(HEALTHY, reason or decider_name, True, detail)
     if is_false(decider):
         if is_progressing_reason(reason):
-            return Health(WARNING, reason, False, message)
-        return Health(UNHEALTHY, reason or f"Not {decider_name}", False, message)
-    if is_progressing_reason(reason) or waiting:
-        return Health(HEALTHY, reason or "Progressing", False, message or waiting)
-    return Health(UNKNOWN, reason or "Unknown", False, message)
+            return Health(UNKNOWN, reason, False, message)
+        detail = message or f"{decider_name} is False" + (f" ({reason})" if reason else "")
+        return Health(UNHEALTHY, reason or f"Not {decider_name}", False, detail)
+    detail = message or waiting or f"{decider_name} is not known yet"
+    return Health(UNKNOWN, reason or "Progressing", False, detail)
 
 
 def _word(value: Any) -> str:
@@ -202,14 +210,14 @@ def _candidates(obj: Mapping[str, Any]) -> list[str]:
 
 
 def status_word_verdict(obj: Mapping[str, Any]) -> Health | None:
-    """product.md §4.4 (b): the first status word the vocabulary knows, kept as the status."""
+    """The first status word the vocabulary knows, kept as the status."""
     words = _candidates(obj)
     for word in words:
         verdict = word_verdict(word)
         if verdict is not None:
             health, ready = verdict
             message = text(dig(obj, "status.message")) or text(obj.get("message"))
-            return Health(health, word, ready, message)
+            return Health(health, word, ready, message or f"status is {word}")
     if words:
         return unknown(words[0], f"status word {words[0]!r} is not in the vocabulary")
     return None

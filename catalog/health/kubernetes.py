@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from catalog.health.objects import (
     conditions,
     dig,
+    duration,
+    humanize,
     is_false,
     is_true,
     items,
     mapping,
-    number,
     sentence,
     text,
+    timestamp,
 )
 from catalog.health.verdict import Health, healthy, progressing, unhealthy, unknown, warning
 
 NODE_PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+# A namespace still terminating this long after deletion was requested is stuck, nearly always
+# on a finalizer or on resources whose controller is gone.
+NAMESPACE_STALLED_AFTER = timedelta(minutes=15)
+# HPA conditions that mean the autoscaler cannot do its job at all.
+HPA_DEGRADED = frozenset(
+    {
+        ("AbleToScale", "FailedGetScale"),
+        ("AbleToScale", "FailedUpdateScale"),
+        ("ScalingActive", "FailedGetResourceMetric"),
+        ("ScalingActive", "FailedGetPodsMetric"),
+        ("ScalingActive", "FailedGetObjectMetric"),
+        ("ScalingActive", "FailedGetExternalMetric"),
+        ("ScalingActive", "FailedGetContainerResourceMetric"),
+        ("ScalingActive", "InvalidSelector"),
+        ("ScalingActive", "InvalidMetricSourceType"),
+    }
+)
 
 
 def _addresses(obj: Mapping[str, Any]) -> list[str]:
@@ -37,13 +56,13 @@ def assess_service(obj: Mapping[str, Any], now: datetime) -> Health:
     """A LoadBalancer Service is only ready once the cloud has given it an address."""
     kind = text(dig(obj, "spec.type")) or "ClusterIP"
     if kind == "ExternalName":
-        return healthy("Active", f"alias for {text(dig(obj, 'spec.externalName'))}")
+        return healthy("Healthy", f"alias for {text(dig(obj, 'spec.externalName'))}")
     if kind == "LoadBalancer":
         addresses = _addresses(obj)
         if not addresses:
             return progressing("Pending", "waiting for the load balancer's external address")
-        return healthy("Active", f"load balancer at {', '.join(addresses)}")
-    return healthy("Active", f"{kind} service")
+        return healthy("Healthy", f"load balancer at {', '.join(addresses)}")
+    return healthy("Healthy", f"{kind} service")
 
 
 def assess_ingress(obj: Mapping[str, Any], now: datetime) -> Health:
@@ -51,17 +70,17 @@ def assess_ingress(obj: Mapping[str, Any], now: datetime) -> Health:
     addresses = _addresses(obj)
     if not addresses:
         return progressing("Pending", "waiting for the ingress controller to assign an address")
-    return healthy("Active", f"served at {', '.join(addresses)}")
+    return healthy("Healthy", f"served at {', '.join(addresses)}")
 
 
 def assess_pvc(obj: Mapping[str, Any], now: datetime) -> Health:
-    """Bound is green, Pending amber (nothing to mount yet), Lost red."""
+    """Bound is healthy, Pending is on its way (volumes bind on first use), Lost is red."""
     phase = text(dig(obj, "status.phase"))
     conds = conditions(obj)
     if phase == "Lost":
-        return unhealthy("Lost", "the bound volume no longer exists")
+        return unhealthy("Degraded", "claim lost: the bound volume no longer exists", ready=True)
     if phase == "Pending":
-        return warning("Pending", "waiting for a volume to be provisioned or bound")
+        return progressing("Progressing", "waiting for a volume to be provisioned or bound")
     if phase == "Bound":
         for name in ("Resizing", "FileSystemResizePending", "ControllerResizeError"):
             condition = conds.get(name)
@@ -72,7 +91,7 @@ def assess_pvc(obj: Mapping[str, Any], now: datetime) -> Health:
                 return progressing("Resizing", message)
         capacity = text(dig(obj, "status.capacity.storage"))
         volume = text(dig(obj, "spec.volumeName"))
-        return healthy("Bound", sentence(f"bound to {volume}" if volume else "", capacity))
+        return healthy("Healthy", sentence(f"bound to {volume}" if volume else "", capacity))
     return unknown(phase or "Unknown", "no phase reported")
 
 
@@ -112,15 +131,16 @@ def assess_node(obj: Mapping[str, Any], now: datetime) -> Health:
         condition = conds.get(name)
         if is_true(condition):
             message = text(condition.get("message")) or f"node reports {name}"
-            return warning("Cordoned" if cordoned else name, message, ready=True)
+            shown = "PID Pressure" if name == "PIDPressure" else humanize(name)
+            return warning("Cordoned" if cordoned else shown, message, ready=True)
     if cordoned:
-        return healthy("Cordoned", "node is cordoned: no new pods are scheduled")
+        return warning("Cordoned", "node is cordoned: no new pods are scheduled")
     kubelet = text(dig(obj, "status.nodeInfo.kubeletVersion"))
-    return healthy("Ready", detail or (f"kubelet {kubelet}" if kubelet else ""))
+    return healthy("Healthy", detail or (f"kubelet {kubelet}" if kubelet else ""))
 
 
 def assess_namespace(obj: Mapping[str, Any], now: datetime) -> Health:
-    """Terminating namespaces often hang on finalizers; say which condition holds them."""
+    """Terminating is normal for a while; stuck, it says which condition holds it."""
     phase = text(dig(obj, "status.phase")) or "Active"
     if phase == "Terminating":
         blockers = [
@@ -128,9 +148,13 @@ def assess_namespace(obj: Mapping[str, Any], now: datetime) -> Health:
             for c in items(dig(obj, "status.conditions"))
             if is_true(c) and text(c.get("message"))
         ]
-        return warning("Terminating", sentence(*blockers) or "namespace is being deleted")
+        deleted = timestamp(dig(obj, "metadata.deletionTimestamp"))
+        if deleted is not None and now - deleted > NAMESPACE_STALLED_AFTER:
+            message = sentence(f"terminating for {duration(now - deleted)}", *blockers)
+            return warning("TerminatingStalled", message)
+        return unknown("Terminating", sentence(*blockers) or "namespace is being deleted")
     if phase == "Active":
-        return healthy("Active")
+        return healthy("Active", "namespace is active")
     return unknown(phase)
 
 
@@ -152,29 +176,21 @@ def _hpa_conditions(obj: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def assess_hpa(obj: Mapping[str, Any], now: datetime) -> Health:
-    """Cannot scale is red; inactive metrics or being pinned at the maximum are amber."""
+    """Failing to read the target or its metrics is red; able to scale (or limited by its
+    bounds) is healthy; no conditions yet means it is still waiting to autoscale."""
     conds = _hpa_conditions(obj)
-    current = number(dig(obj, "status.currentReplicas"))
-    desired = number(dig(obj, "status.desiredReplicas"), current)
-    minimum = number(dig(obj, "spec.minReplicas"), 1)
-    maximum = number(dig(obj, "spec.maxReplicas"))
-    bounds = f"{current} replicas (min {minimum}, max {maximum})"
-
+    for name, condition in conds.items():
+        if (name, text(condition.get("reason"))) in HPA_DEGRADED:
+            message = text(condition.get("message")) or f"{name}: {text(condition.get('reason'))}"
+            return unhealthy("Degraded", message)
     able = conds.get("AbleToScale")
     if is_false(able):
-        return unhealthy("Cannot Scale", text(able.get("message")) or "cannot scale the target")
-    active = conds.get("ScalingActive")
-    if is_false(active):
-        if text(active.get("reason")) == "ScalingDisabled":
-            return healthy("Scaling Disabled", "target is scaled to zero")
-        return warning("Scaling Inactive", text(active.get("message")) or "cannot read metrics")
-    limited = conds.get("ScalingLimited")
-    at_max = maximum > 0 and current >= maximum
-    if at_max and (is_true(limited) or desired >= maximum):
-        return warning("Max Replicas", f"pinned at the maximum of {maximum} replicas", ready=True)
-    if desired != current:
-        return progressing("Scaling", f"scaling from {current} to {desired} replicas")
-    return healthy("Active", bounds)
+        return unhealthy("Degraded", text(able.get("message")) or "cannot scale the target")
+    for name in ("AbleToScale", "ScalingLimited"):
+        condition = conds.get(name)
+        if is_true(condition):
+            return healthy("Healthy", text(condition.get("message")))
+    return progressing("Progressing", "Waiting to Autoscale")
 
 
 def assess_apiservice(obj: Mapping[str, Any], now: datetime) -> Health:

@@ -148,6 +148,14 @@ def ago(when: datetime, now: datetime) -> str:
     return f"{duration(now - when)} ago"
 
 
+def humanize(word: str) -> str:
+    """`CREATE_COMPLETE`, `shutting-down` and `MemoryPressure` as `Create Complete`, `Shutting
+    Down` and `Memory Pressure`: the spelling Mission Control shows for machine words."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", word)
+    parts = [part for part in re.split(r"[\s_\-]+", spaced.strip()) if part]
+    return " ".join(part[:1].upper() + part[1:].lower() for part in parts)
+
+
 def sentence(*parts: str) -> str:
     """Join message fragments, skipping empty ones, into one line without `.;` seams."""
     kept = [part.strip() for part in parts if part and part.strip()]

@@ -22,7 +22,7 @@ from catalog.health.objects import (
 )
 from catalog.health.verdict import HEALTHY, Health, severity, unhealthy, unknown, warning
 
-# product.md §4.3: restarts this soon after the pod started are boot noise (waiting for a database).
+# Restarts this soon after the pod started are boot noise (waiting for a database, say).
 RESTART_GRACE = timedelta(minutes=15)
 # A restart (after the grace period) this recent makes the pod unhealthy ...
 RESTART_UNHEALTHY_WITHIN = timedelta(hours=1)
@@ -54,7 +54,8 @@ FATAL_WAITING = frozenset(
         "StartError",
     }
 )
-# The node removed the pod on its own; ingest treats these as deleted (product.md §4.3).
+# The node removed the pod on its own. The pod object lingers only as a record, so it is
+# reported like a deleted object: nothing to fix on the pod, and it never turns a parent amber.
 EVICTION_REASONS = frozenset({"Evicted", "Shutdown", "Terminated", "NodeShutdown"})
 NODE_LOST = "NodeLost"
 
@@ -218,6 +219,7 @@ def _restart_verdict(obj: Mapping[str, Any], shown: str, now: datetime) -> Healt
     age = now - finished
     if age > RESTART_WARNING_WITHIN:
         return None
+    shown = _restart_status(container, last)
     restarts = _restarts_text(number(container.get("restartCount")))
     message = (
         f"container {text(container.get('name'))} terminated: {_exit_reason(last)} "
@@ -226,6 +228,17 @@ def _restart_verdict(obj: Mapping[str, Any], shown: str, now: datetime) -> Healt
     if age <= RESTART_UNHEALTHY_WITHIN:
         return unhealthy(shown, message)
     return warning(shown, message)
+
+
+def _restart_status(container: Mapping[str, Any], last: Mapping[str, Any]) -> str:
+    """Mission Control names a restarted pod by how it died: OOMKilled, or CrashedOnce for a
+    single crash, else the runtime's reason for the last termination."""
+    reason = _exit_reason(last)
+    if reason == "OOMKilled":
+        return reason
+    if number(container.get("restartCount")) == 1:
+        return "CrashedOnce"
+    return reason
 
 
 def _starting_message(obj: Mapping[str, Any], shown: str) -> str:
@@ -260,7 +273,10 @@ def _starting_message(obj: Mapping[str, Any], shown: str) -> str:
 def _starting_verdict(obj: Mapping[str, Any], shown: str, ready: bool, now: datetime) -> Health:
     """Not ready yet is fine for a few minutes, worth a look after ten, broken after thirty."""
     if ready:
-        return Health(HEALTHY, shown, True, "")
+        containers = items(dig(obj, "status.containerStatuses"))
+        total = len(containers) or len(items(dig(obj, "spec.containers")))
+        noun = "container" if total == 1 else "containers"
+        return Health(HEALTHY, shown, True, f"{total}/{total} {noun} ready" if total else "ready")
     conds = conditions(obj)
     phase = text(dig(obj, "status.phase"))
     since = None
@@ -280,7 +296,8 @@ def _starting_verdict(obj: Mapping[str, Any], shown: str, ready: bool, now: date
 
 
 def assess_pod(obj: Mapping[str, Any], now: datetime) -> Health:
-    """Pod verdict following product.md §4.3 and kubectl's status column."""
+    """Phase, container failures, restart windows and slow starts; the status is kubectl's
+    column, or the last termination reason when a restart is what matters."""
     status = mapping(obj.get("status"))
     phase = text(status.get("phase"))
     shown = kubectl_status(obj)
@@ -292,11 +309,11 @@ def assess_pod(obj: Mapping[str, Any], now: datetime) -> Health:
     if deleted is not None and phase not in ("Succeeded", "Failed"):
         if now - deleted > TERMINATING_WARNING_AFTER:
             return warning("Terminating", f"stuck terminating for {duration(now - deleted)}")
-        return Health(HEALTHY, "Terminating", False, "pod is being deleted")
+        return unknown("Terminating", "pod is being deleted")
 
     if text(status.get("reason")) in EVICTION_REASONS and phase == "Failed":
-        message = text(status.get("message")) or "the node removed the pod"
-        return unknown(text(status.get("reason")), message, ready=True)
+        detail = text(status.get("message")) or "the node removed the pod"
+        return unknown("Deleted", f"{text(status.get('reason')).lower()}: {detail}", ready=True)
     if phase == "Succeeded":
         return Health(
             HEALTHY, shown, True, text(status.get("message")) or "all containers exited 0"

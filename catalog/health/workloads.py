@@ -60,17 +60,19 @@ def assess_deployment(obj: Mapping[str, Any], now: datetime) -> Health:
 
     failure = conds.get("ReplicaFailure")
     if is_true(failure):
-        return unhealthy("Replica Failure", text(failure.get("message")) or "cannot create pods")
+        # The controller cannot create pods (quota, admission); it will not get further alone.
+        message = text(failure.get("message")) or "cannot create pods"
+        return unhealthy("Failed Create", message, ready=True)
     if is_false(progress) and reason == "ProgressDeadlineExceeded":
         message = text(progress.get("message")) or "rollout exceeded its progress deadline"
-        return unhealthy("Deadline Exceeded", sentence(message, _counts(ready, desired)))
+        return unhealthy("Rollout Failed", sentence(message, _counts(ready, desired)))
 
     complete = (
         updated >= desired and current == desired and available >= desired and ready >= desired
     )
     if dig(obj, "spec.paused") is True:
         verdict = healthy if available >= desired else warning
-        return verdict("Suspended", f"rollout paused; {_counts(ready, desired)}", ready=True)
+        return verdict("Suspended", f"rollout paused; {_counts(ready, desired)}", ready=False)
     if desired == 0:
         if current == 0:
             return healthy("Scaled to Zero", "0 replicas desired")
@@ -79,6 +81,8 @@ def assess_deployment(obj: Mapping[str, Any], now: datetime) -> Health:
         return progressing("Rolling Out", "waiting for the controller to observe the new spec")
     if complete:
         return healthy("Running", _counts(ready, desired))
+    if current > desired and updated >= current:
+        return progressing("Scaling Down", f"{current - desired} replicas left to stop")
     if updated < desired or current > updated:
         message = f"{updated}/{desired} replicas updated, {available} available"
         if current > updated:
@@ -154,12 +158,16 @@ def assess_daemonset(obj: Mapping[str, Any], now: datetime) -> Health:
         )
     if scheduled < desired:
         return progressing("Scheduling", f"{scheduled}/{desired} pods scheduled")
-    if available < desired:
-        if available == 0:
-            return unhealthy("Unavailable", f"0/{desired} pods available")
-        return warning("Degraded", f"{available}/{desired} pods available")
-    if ready < desired:
-        return progressing("Starting", _counts(ready, desired, "pods"))
+    if available < desired or ready < desired:
+        missing = number(status.get("numberUnavailable"), desired - available)
+        noun = "replica" if missing == 1 else "replicas"
+        message = (
+            f"DaemonSet not fully available: {missing} unavailable {noun} "
+            f"({available}/{desired} available, {ready}/{desired} ready)"
+        )
+        if available == 0 and ready == 0:
+            return unhealthy("Unavailable", message)
+        return warning("PartiallyAvailable", message)
     return healthy("Running", _counts(ready, desired, "pods"))
 
 
@@ -171,7 +179,8 @@ def assess_replicaset(obj: Mapping[str, Any], now: datetime) -> Health:
     current = number(status.get("replicas"))
     ready = number(status.get("readyReplicas"))
     if is_true(failure):
-        return unhealthy("Replica Failure", text(failure.get("message")) or "cannot create pods")
+        message = text(failure.get("message")) or "cannot create pods"
+        return unhealthy("Failed Create", message, ready=True)
     if desired == 0:
         if current == 0:
             return healthy("Scaled to Zero", "old replica set kept for rollback")

@@ -20,24 +20,24 @@ def test_type_is_derived_from_kind() -> None:
     assert assess(namespace, now=NOW).status == "Terminating"
 
 
-def test_kind_from_another_api_group_falls_back_to_generic() -> None:
+def test_kind_from_another_api_group_is_not_judged_as_the_core_kind() -> None:
     knative = {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
     }
 
-    assert assess(knative, now=NOW) == Health("healthy", "Ready", True, "")
+    assert assess(knative, now=NOW) == Health("healthy", "Ready", True, "ready")
 
 
 def test_explicit_type_wins_over_kind() -> None:
     verdict = assess({"kind": "Thing", "State": {"Name": "running"}}, "AWS::EC2::Instance", NOW)
 
-    assert (verdict.health, verdict.status) == ("healthy", "running")
+    assert (verdict.health, verdict.status) == ("healthy", "Running")
 
 
 def test_now_defaults_to_the_current_time() -> None:
-    created = rfc3339(datetime.now(UTC) - timedelta(minutes=1))
+    created = rfc3339(datetime.now(UTC) - timedelta(minutes=20))
     fresh = {
         "kind": "CertificateRequest",
         "metadata": {"creationTimestamp": created},
@@ -46,7 +46,8 @@ def test_now_defaults_to_the_current_time() -> None:
 
     verdict = assess(fresh)
 
-    assert (verdict.health, verdict.ready) == ("healthy", False)
+    # Pending for 20 minutes of real time is amber; against a wrong clock it would not be.
+    assert (verdict.health, verdict.ready) == ("warning", False)
 
 
 def test_non_mapping_cannot_be_assessed() -> None:

@@ -136,7 +136,7 @@ def pod(
 OOM_RECENT = last_terminated("OOMKilled", 137, ago(minutes=12), ago(minutes=40))
 
 CASES = [
-    case(pod(), "healthy", "Running", True, "", id="pod-running"),
+    case(pod(), "healthy", "Running", True, "1/1 container ready", id="pod-running"),
     case(
         pod(
             [terminated("report", "Completed", 0)],
@@ -314,7 +314,7 @@ CASES = [
     case(
         pod([running(restarts=3, last=OOM_RECENT, started=ago(minutes=12))], created=ago(hours=3)),
         "unhealthy",
-        "Running",
+        "OOMKilled",
         True,
         "container api terminated: OOMKilled (3 restarts, last 12m ago)",
         id="pod-restart-last-hour",
@@ -325,7 +325,7 @@ CASES = [
             created=ago(days=2),
         ),
         "warning",
-        "Running",
+        "CrashedOnce",
         True,
         "container api terminated: Error (1 restart, last 5h ago)",
         id="pod-restart-last-day",
@@ -338,7 +338,7 @@ CASES = [
         "healthy",
         "Running",
         True,
-        "",
+        "1/1 container ready",
         id="pod-restart-days-ago",
     ),
     case(
@@ -349,7 +349,7 @@ CASES = [
         "healthy",
         "Running",
         True,
-        "",
+        "1/1 container ready",
         id="pod-restart-during-startup-grace",
     ),
     case(
@@ -379,7 +379,7 @@ CASES = [
                 "api-1", deletionTimestamp=ago(seconds=10), deletionGracePeriodSeconds=30
             ),
         },
-        "healthy",
+        "unknown",
         "Terminating",
         False,
         "pod is being deleted",
@@ -401,7 +401,7 @@ CASES = [
             message="The node was low on resource: memory. Threshold quantity: 100Mi.",
         ),
         "unknown",
-        "Evicted",
+        "Deleted",
         True,
         "The node was low on resource: memory",
         id="pod-evicted",
@@ -456,7 +456,7 @@ CASES = [
         "healthy",
         "Running",
         True,
-        "",
+        "2/2 containers ready",
         id="pod-native-sidecar",
     ),
     case(
