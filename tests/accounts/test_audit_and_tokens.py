@@ -14,9 +14,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_login_success_and_failure_are_audited(client, alice):
-    client.post(reverse("login"), {"username": alice.email, "password": "wrong"})
-    client.post(reverse("login"), {"username": alice.email, "password": "pw-" + alice.email})
+    denied = client.post(reverse("login"), {"username": alice.email, "password": "wrong"})
+    accepted = client.post(reverse("login"),
+                           {"username": alice.email, "password": "pw-" + alice.email})
 
+    # A refused login renders the form again; an accepted one redirects into the catalog.
+    assert denied.status_code == 200 and 'name="password"' in denied.content.decode()
+    assert (accepted.status_code, accepted["Location"]) == (302, reverse("catalog:item_list"))
     outcomes = list(AuditEvent.objects.filter(action="login").order_by("id").values_list(
         "outcome", "actor_person"))
     assert outcomes == [("denied", None), ("success", alice.pk)]
@@ -25,8 +29,10 @@ def test_login_success_and_failure_are_audited(client, alice):
 
 def test_audit_rows_cannot_be_updated_or_deleted(client, alice):
     client.force_login(alice)
-    client.post(reverse("logout"))
+    logout = client.post(reverse("logout"))
     row = AuditEvent.objects.first()
+
+    assert (logout.status_code, logout["Location"]) == (302, reverse("login"))
 
     for statement in ("UPDATE accounts_auditevent SET action = 'x' WHERE id = %s",
                       "DELETE FROM accounts_auditevent WHERE id = %s"):

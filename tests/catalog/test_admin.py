@@ -26,9 +26,12 @@ def test_admin_run_now_action_queues_a_run(client, root):
     config = ScrapeConfig.objects.create(namespace="p", name="s", spec={"file": [{}]})
     client.force_login(root)
 
-    client.post(reverse("admin:catalog_scrapeconfig_changelist"),
-                {"action": "run_now", "_selected_action": [str(config.pk)]})
+    changelist = reverse("admin:catalog_scrapeconfig_changelist")
+    response = client.post(changelist, {"action": "run_now",
+                                        "_selected_action": [str(config.pk)]})
 
+    # The admin answers an unknown or failed action with 200 and the form again.
+    assert response.status_code == 302 and response["Location"] == changelist
     assert ScrapeRun.objects.filter(scrape_config=config, status="queued").count() == 1
 
 

@@ -221,10 +221,13 @@ def test_the_edit_form_keeps_a_blank_password_and_replaces_a_typed_one(api, kube
             "database": PG["database"], "username": PG["username"]}
 
     page = client.get(url).content.decode()
-    client.post(url, form)
+    blank = client.post(url, form)
     kept = password_of(body["id"])
-    client.post(url, {**form, "password": "second-pw"})
+    typed = client.post(url, {**form, "password": "second-pw"})
 
+    detail = reverse("connections:detail", args=[body["id"]])
+    assert (blank.status_code, blank["Location"]) == (302, detail)
+    assert (typed.status_code, typed["Location"]) == (302, detail)
     assert "secret:flightdeck-conn-pg/password" not in page
     assert kept == "first-pw"
     assert password_of(body["id"]) == "second-pw"
