@@ -24,6 +24,7 @@ from portal.launcher import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+Private = tuple[dict[str, str], subprocess.CompletedProcess[str]]
 
 
 def launcher(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -70,27 +71,41 @@ def redis_pings(url: str) -> bool:
         client.close()
 
 
-def private_servers_possible() -> bool:
-    if postgres_binaries() is None or shutil.which("redis-server") is None:
-        return False
+def missing_for_private_servers() -> list[str]:
+    """What the private mode needs and this machine lacks; empty when it can run."""
+    missing = []
+    if postgres_binaries() is None:
+        missing.append("PostgreSQL server binaries (initdb, pg_ctl)")
+    if shutil.which("redis-server") is None:
+        missing.append("redis-server")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            return False
-    return True
+            missing.append("a 'postgres' user (root may not run the server)")
+    return missing
 
 
-needs_private = pytest.mark.skipif(
-    not private_servers_possible(), reason="PostgreSQL server binaries or redis-server missing"
-)
-needs_local = pytest.mark.skipif(
-    not (
-        database_answers(LOCAL_DATABASE_URL.rsplit("/", 1)[0] + "/postgres")
-        and redis_pings(LOCAL_REDIS_URL)
-    ),
-    reason="no PostgreSQL on 127.0.0.1:5432 or Redis on 127.0.0.1:6379",
-)
+@pytest.fixture(scope="session")
+def private_tools() -> None:
+    # CI must not go green by skipping the mode it exists to check: a missing tool fails.
+    if missing := missing_for_private_servers():
+        pytest.fail(f"private servers need {', '.join(missing)}; install Debian's packages: "
+                    "apt-get install -y postgresql redis-server", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def local_services() -> None:
+    if not database_answers(LOCAL_DATABASE_URL.rsplit("/", 1)[0] + "/postgres"):
+        pytest.fail(f"no PostgreSQL answers at {LOCAL_DATABASE_URL}; the test suite needs the "
+                    "shared server on 127.0.0.1:5432", pytrace=False)
+    if not redis_pings(LOCAL_REDIS_URL):
+        pytest.fail(f"no Redis answers at {LOCAL_REDIS_URL}; the test suite needs the shared "
+                    "server on 127.0.0.1:6379", pytrace=False)
+
+
+needs_private = pytest.mark.usefixtures("private_tools")
+needs_local = pytest.mark.usefixtures("local_services")
 
 
 def private_settings(pg_port: int, redis_port: int, **extra: str) -> dict[str, str]:
@@ -106,9 +121,7 @@ def private_settings(pg_port: int, redis_port: int, **extra: str) -> dict[str, s
 
 
 @pytest.fixture(scope="module")
-def private() -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess[str]]]:
-    if not private_servers_possible():
-        pytest.skip("PostgreSQL server binaries or redis-server missing")
+def private(private_tools: None) -> Iterator[Private]:
     settings = private_settings(55433, 6393, FLIGHTDECK_THROWAWAY="1")
     first = launcher(["env"], **settings)
     try:
