@@ -273,7 +273,7 @@ def _cloud_sql(obj: Mapping[str, Any], verdict: Health) -> Health:
     """A Cloud SQL instance is recognised by its engine and disk size."""
     version = text(dig(obj, "databaseVersion", ignore_case=True))
     disk = text(dig(obj, "settings.dataDiskSizeGb", ignore_case=True))
-    details = ", ".join(part for part in (version, f"{disk} GB" if disk else "") if part)
+    details = f"{version} ({disk} GB)" if version and disk else version or (disk and f"{disk} GB")
     message = verdict.message if verdict.health != HEALTHY and verdict.message else details
     return Health(verdict.health, verdict.status, verdict.ready, message)
 

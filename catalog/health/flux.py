@@ -97,7 +97,7 @@ def assess_flux(obj: Mapping[str, Any], now: datetime, *, helm: bool = False) ->
         return verdict
     if not is_true(ready):
         reason = text(ready.get("reason"))
-        status = "Reconciling" if reason in ("", "Progressing", "Reconciling") else reason
+        status = reason or "Reconciling"
         return Health(UNKNOWN, status, False, text(ready.get("message")) or "reconciling")
     reason = text(ready.get("reason")) or "Ready"
     message = text(ready.get("message"))
