@@ -50,7 +50,10 @@ def _definition(conds: dict[str, Mapping[str, Any]]) -> Health | None:
         return None
     offered = conds.get("Offered")
     if is_true(established) and not is_false(offered):
-        return Health(HEALTHY, _reason(offered or established), True, _message(established))
+        message = _message(established) or "the API is established" + (
+            " and offered to claims" if offered is not None else ""
+        )
+        return Health(HEALTHY, _reason(offered or established), True, message)
     broken = offered if is_false(offered) else established
     if is_false(broken):
         return Health(UNHEALTHY, _reason(broken) or "NotEstablished", False, _message(broken))

@@ -175,7 +175,7 @@ def conditions_verdict(obj: Mapping[str, Any]) -> Health | None:
         return Health(HEALTHY, reason or decider_name, True, detail)
     if is_false(decider):
         if is_progressing_reason(reason):
-            return Health(UNKNOWN, reason, False, message)
+            return Health(UNKNOWN, reason, False, message or f"{decider_name} is False ({reason})")
         detail = message or f"{decider_name} is False" + (f" ({reason})" if reason else "")
         return Health(UNHEALTHY, reason or f"Not {decider_name}", False, detail)
     detail = message or waiting or f"{decider_name} is not known yet"

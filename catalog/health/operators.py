@@ -165,7 +165,7 @@ def assess_velero(obj: Mapping[str, Any], now: datetime) -> Health:
         message = f"{errors} errors"
     if phase in VELERO_PHASES:
         health, ready = VELERO_PHASES[phase]
-        return Health(health, phase, ready, message)
+        return Health(health, phase, ready, message or f"status.phase is {phase}")
     if not phase:
         return unknown("New", "Velero has not processed the object yet")
     return unknown(phase, message or f"unknown Velero phase {phase!r}")
@@ -281,7 +281,7 @@ def assess_zalando_postgres(obj: Mapping[str, Any], now: datetime) -> Health:
     state = text(dig(obj, "status.PostgresClusterStatus")) or text(dig(obj, "status"))
     if state in ZALANDO_STATES:
         health, ready = ZALANDO_STATES[state]
-        return Health(health, state, ready, "")
+        return Health(health, state, ready, f"cluster state is {state}")
     if not state:
         return unknown("Unknown", "the operator has not reported a state yet")
     return unknown(state, f"unknown cluster state {state!r}")

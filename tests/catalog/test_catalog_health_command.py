@@ -147,7 +147,7 @@ def test_reads_stdin() -> None:
         "-",
         "i-0abc",
         "unknown",
-        "stopping",
+        "Stopping",
         False,
     )
 
@@ -230,7 +230,7 @@ def test_document_type_field_is_used_without_the_option(tmp_path: Path) -> None:
 
     lines, _ = run(str(manifest))
 
-    assert (lines[0]["type"], lines[0]["status"]) == ("AWS::RDS::DBInstance", "storage-full")
+    assert (lines[0]["type"], lines[0]["status"]) == ("AWS::RDS::DBInstance", "Storage Full")
 
 
 def test_document_without_any_type_is_an_error(tmp_path: Path) -> None:

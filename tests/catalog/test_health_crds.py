@@ -342,7 +342,7 @@ FLUX_CASES = [
             ],
         ),
         "unknown",
-        "Reconciling",
+        "Progressing",
         False,
         "Reconciliation in progress",
         id="flux-ks-reconciling",
