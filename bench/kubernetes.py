@@ -427,7 +427,7 @@ class KubeSuite:
                 "measure": "per-rep p50 lag in the ours/limit columns; pass on pooled p95/p99",
                 "rate_per_s": self.w4_rate,
                 "seconds_per_rep": self.w4_seconds,
-                "quality_md_asks": "50/s for 5 min (15,000 events): pass --w4-seconds 300",
+                "full_measurement": "50/s for 5 min (15,000 events): pass --w4-seconds 300",
                 "lag": stats,
                 "limit_lag": limit_stats,
                 "lost": lost_total,

@@ -1,4 +1,4 @@
-"""Admin for every catalog model, usable at 100k rows: no full counts, raw-id foreign keys."""
+"""Admin for every catalog model, usable at 100k rows: no second full count, raw-id foreign keys."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -20,7 +20,7 @@ from portal.models import ManagedBy
 
 
 class LargeTableAdmin(admin.ModelAdmin):
-    """`show_full_result_count` off: the changelist never runs count(*) over the whole table."""
+    """`show_full_result_count` off: a filtered changelist does not also count the whole table."""
 
     show_full_result_count = False
     list_per_page = 50

@@ -185,7 +185,7 @@ class ConfigItem(models.Model):
     path = models.TextField(blank=True)
     properties = models.JSONField(default=list, blank=True)
     source = models.TextField(blank=True)
-    # Refreshed by the cost job from cost rows (not part of the scraped content hash).
+    # Reserved for cost data (searchable as cost_*); nothing writes these yet.
     cost_per_minute = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     cost_total_1d = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     cost_total_7d = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)

@@ -179,7 +179,11 @@ def _scrape(lease: runs.Lease, progress: Callable[[int], None] | None,
 
 def _finish(lease: runs.Lease, run: ScrapeRun, status: str, stats: Any,
             errors: list[dict[str, str]], started: float, say: RunLog) -> ScrapeRun:
+    from connections.redact import REDACTOR
+
     counters = stats.as_dict() if stats is not None else {}
+    # Error messages may quote a value a scraper resolved from a secret.
+    errors = REDACTOR.mask_data(errors)
     duration_ms = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
         lease.hold()

@@ -1,8 +1,9 @@
-"""Mask resolved secret values wherever text leaves the process: logs, run output, messages.
+"""Mask resolved secret values wherever text leaves the process: logs, run log lines, messages.
 
-Every value `connections.resolve` reads is registered here, with the encodings it commonly
-travels in (base64, URL-encoded, JSON-escaped). The process-wide registry is bounded and keeps
-only values, never where they came from; masking a value that is no longer in use is harmless.
+Every secret value (4 characters or more) `connections.resolve` reads is registered here, with
+the encodings it commonly travels in (base64, URL-encoded, JSON-escaped). The process-wide
+registry is bounded and keeps only values, never where they came from; masking a value that is
+no longer in use is harmless.
 """
 
 import base64

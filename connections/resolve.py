@@ -1,7 +1,8 @@
 """Connection -> ready-to-use client settings, at the last moment, in the process that needs them.
 
-Secret material lives only in the returned objects and in one bounded in-memory cache. That
-cache is the one allowed per-process cache of secrets (style rule 19 otherwise forbids them): a
+Secret material lives only in the returned objects, one bounded 60 s in-memory cache and the
+redactor's registry of values to mask. That
+cache is the one per-process cache of secrets we allow (secrets are otherwise never cached): a
 playbook or scrape resolves the same connection once per step or per kind, and without it every
 step would hit the Kubernetes API server for the same Secret. Entries expire after 60 seconds,
 so a rotated Secret is picked up within a minute, and nothing is ever written to Redis, Celery

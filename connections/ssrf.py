@@ -2,9 +2,11 @@
 
 Every network probe and client in `connections/` goes through this module. A name is resolved
 once, every answer is checked, and the socket is opened to the checked address (so a second DNS
-answer can never be used: no rebinding). Redirects are followed by hand and each hop is checked
-again. Loopback, private, ULA and CGNAT addresses are reachable only for connections an admin
-marked `internal`; link-local and cloud metadata addresses are never reachable.
+answer can never be used: no rebinding); the one exception is the official Kubernetes client,
+whose destination is checked here but which resolves the name again itself. Redirects are
+followed by hand and each hop is checked again. Loopback, private, ULA and CGNAT addresses are
+reachable only for connections an admin marked `internal`; link-local and cloud metadata
+addresses are never reachable.
 """
 
 import contextlib

@@ -10,7 +10,7 @@ LOCAL_AGENT_ID = uuid.UUID(int=0)
 
 
 def uuid7() -> uuid.UUID:
-    """Time-ordered ids keep B-tree inserts append-only for runs and audit rows."""
+    """Time-ordered ids keep B-tree inserts append-only for runs, tokens and changes."""
     return uuid.UUID(bytes=uuid6.uuid7().bytes)
 
 

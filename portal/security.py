@@ -23,7 +23,7 @@ CSP = "; ".join(
 
 
 class RequestIdMiddleware:
-    """Every log line and audit row of one request shares an id a person can quote."""
+    """Every audit row and the response of one request share an id a person can quote."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -17,7 +17,6 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("accounts.urls")),
     path("api/v1/", include("catalog.api.urls")),
-    # connections (issue 6)
     path("", include("connections.urls")),
     path("api/v1/connections/", include("connections.api.urls")),
     path("api/v1/", include("accounts.api.urls")),

@@ -1,4 +1,4 @@
-"""Health of catalog items (product.md §4): built-in handlers per type, then user CEL rules."""
+"""Health of catalog items: built-in handlers per type, then user CEL rules."""
 
 from catalog.health.assess import REGISTRY, assess, depends_on_clock, kubernetes_type
 from catalog.health.cloud import register_state_table, unregister_state_tables

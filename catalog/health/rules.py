@@ -1,4 +1,4 @@
-"""User health rules (product.md §4.5): the first CEL rule whose `when` holds overrides."""
+"""User health rules: the first CEL rule whose `when` holds overrides the built-in verdict."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def apply_rules(
     rules: Sequence[Rule],
     now: datetime | None = None,
 ) -> tuple[Health, list[str]]:
-    """product.md §4.2 step 2: first matching rule wins; failing rules are skipped and reported."""
+    """The first rule whose `when` holds wins; a rule that fails is skipped and reported."""
     moment = now or datetime.now(UTC)
     activation = {
         "config": obj,

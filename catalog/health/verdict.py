@@ -13,7 +13,7 @@ WARNING = "warning"
 UNKNOWN = "unknown"
 HEALTH_VALUES = (HEALTHY, UNHEALTHY, WARNING, UNKNOWN)
 
-# product.md §4.1: unhealthy > warning > healthy > unknown, so unknown never turns a parent amber.
+# unhealthy > warning > healthy > unknown, so unknown never turns a parent amber.
 _RANK = {UNKNOWN: 0, HEALTHY: 1, WARNING: 2, UNHEALTHY: 3}
 
 

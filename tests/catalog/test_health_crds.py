@@ -1,4 +1,4 @@
-"""Built-in verdicts for cert-manager, Flux and Argo CD objects (product.md §4.3).
+"""Built-in verdicts for cert-manager, Flux and Argo CD objects.
 
 Each case asserts health, status, ready and a substring of the message, at a fixed NOW.
 """

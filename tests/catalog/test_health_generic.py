@@ -1,4 +1,4 @@
-"""The generic fallback (product.md §4.4): conditions, then a status word, else unknown.
+"""The generic fallback: conditions, then a status word, else unknown.
 
 Each case asserts health, status, ready and a substring of the message.
 """

@@ -1,4 +1,4 @@
-"""Built-in verdicts for core Kubernetes kinds (product.md §4.3) at a fixed NOW.
+"""Built-in verdicts for core Kubernetes kinds at a fixed NOW.
 
 Service, Ingress, PersistentVolumeClaim, PersistentVolume, Node, Namespace,
 HorizontalPodAutoscaler and APIService; each case asserts health, status, ready and a

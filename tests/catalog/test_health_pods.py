@@ -1,4 +1,4 @@
-"""Pod verdicts (product.md §4.3): kubectl's status column, restart windows, slow starts."""
+"""Pod verdicts: kubectl's status column, restart windows, slow starts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""User CEL health rules (product.md §4.5) applied over a built-in verdict."""
+"""User CEL health rules applied over a built-in verdict."""
 
 from __future__ import annotations
 

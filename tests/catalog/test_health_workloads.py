@@ -1,4 +1,4 @@
-"""Built-in verdicts for pod controllers (product.md §4.3) at a fixed NOW.
+"""Built-in verdicts for pod controllers at a fixed NOW.
 
 Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob; each case asserts health,
 status, ready and a substring of the message.

@@ -193,3 +193,19 @@ def test_kill_9_of_a_worker_mid_scrape_is_retried_by_the_reaper(tmp_path: Path,
     log = lines(run.pk)
     assert any(f"lease of {claimed.lease_holder} expired" in line for line in log)
     assert log[-1].startswith("succeeded")
+
+
+def test_run_log_lines_never_store_a_resolved_secret(config):
+    from connections.redact import REDACTOR
+
+    secret = "s3cr3t-" + "q" * 20
+    REDACTOR.add(secret)
+    run = scraping.enqueue(config, send=False)
+    lease = runs.claim(SCRAPE_RUNS, run.pk)
+
+    lease.log(f"clone failed: https://bot:{secret}@git.example.com/infra.git")
+
+    stored = lines(run.pk)[-1]
+    assert stored.startswith("clone failed: https://bot:")
+    assert "git.example.com/infra.git" in stored
+    assert secret not in stored

@@ -1,4 +1,4 @@
-"""Sandboxed Jinja2 through portal/templating.py: filters, strictness and the §4.2 payloads."""
+"""Sandboxed Jinja2 through portal/templating.py: filters, strictness, sandbox-escape payloads."""
 
 import datetime as dt
 import time
@@ -162,7 +162,7 @@ def test_render_tree_renders_nested_strings():
     }
 
 
-# -- §4.2 sandbox-escape and bomb payloads ---------------------------------------------------
+# -- sandbox-escape and bomb payloads ---------------------------------------------------
 
 PAYLOADS = [
     ("mro", "{{ ''.__class__.__mro__ }}"),

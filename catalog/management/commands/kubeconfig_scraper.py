@@ -19,8 +19,8 @@ from catalog.models import ScrapeConfig
 from portal.models import ManagedBy
 
 NAMESPACE = "default"
-# Objects a person or a CRD owns are never overwritten by this command: an importer never
-# takes over what someone else manages.
+# UI- and CRD-managed ScrapeConfigs are never overwritten by this command; file- and API-managed
+# ones are, because this command is their source.
 OVERWRITABLE = (ManagedBy.FILE, ManagedBy.API)
 
 
