@@ -60,6 +60,11 @@ class Graph:
     edges: list[Edge] = field(default_factory=list)
     truncated: bool = False
 
+    @property
+    def root_node(self) -> Node | None:
+        """None when the root is unknown or hidden from the user: the two look the same."""
+        return next((n for n in self.nodes if n.id == self.root), None)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "root": self.root, "depth": self.depth, "direction": self.direction,
@@ -100,8 +105,7 @@ def neighbourhood(user: Any, root: uuid.UUID | str, depth: int = 1, direction: s
                   limit: int = DEFAULT_LIMIT, kind: str = "both") -> Graph:
     """Nodes coloured by health with recent-change badges, and the edges between them.
 
-    A root the user cannot see yields an empty graph, as an unknown root does; the page
-    answers 404 for both before it gets here.
+    A root the user cannot see yields an empty graph (no root_node), as an unknown root does.
     """
     depth = clamp_depth(depth)
     limit = clamp_limit(limit)

@@ -384,14 +384,14 @@ def graph_view(request: HttpRequest) -> HttpResponse:
         root = uuid.UUID(request.GET.get("root", ""))
     except ValueError:
         raise Http404("Give the graph a root item: ?root=<id>.") from None
-    item = ConfigItem.objects.for_user(request.user).filter(pk=root).only(
-        "id", "name", "type").first()
-    if item is None:
-        raise Http404("No such item, or it is not shared with you.")
     depth = graph.clamp_depth(request.GET.get("depth"), default=1)
     direction = request.GET.get("direction", "all")
     limit = graph.clamp_limit(request.GET.get("limit"))
-    data = graph.neighbourhood(request.user, item.pk, depth, direction, limit)
+    # The walk decides whether the root is visible; a hidden root reads as an unknown one.
+    data = graph.neighbourhood(request.user, root, depth, direction, limit)
+    item = data.root_node
+    if item is None:
+        raise Http404("No such item, or it is not shared with you.")
     if request.GET.get("format") == "json":
         return JsonResponse(data.as_json())
     return render(request, "catalog/graph.html", {

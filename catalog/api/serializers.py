@@ -1,5 +1,6 @@
 """One serializer per model; the ScrapeConfig one is also what forms and manifests validate with."""
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,13 @@ from catalog.schedule import validate_schedule
 from catalog.specs import validate_spec
 
 
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) or value is None else uuid.UUID(value)
+    except ValueError:
+        return None  # a malformed path segment names nothing, so it is never shown
+
+
 class Visibility:
     """Which of the ids a page of rows points at the requester may see: two queries a page.
 
@@ -31,7 +39,7 @@ class Visibility:
         self.scrapers: set[str] = set()
         if self.everything:
             return
-        item_ids = {i for i in item_ids if i}
+        item_ids = {i for i in map(_uuid, item_ids) if i}
         scraper_ids = {i for i in scraper_ids if i}
         if item_ids:
             self.items = {str(pk) for pk in visible_items(user).filter(
@@ -78,9 +86,9 @@ class _MasksReferences(serializers.ModelSerializer):
         return self.visibility or self.visibility_for([instance])
 
 
+# Parent, path and scraper show only what the requester may see. (A comment, not a docstring:
+# the docstring would become the schema's description.)
 class ConfigItemSerializer(_MasksReferences):
-    """Parent, path and scraper show only what the requester may see."""
-
     config_class = serializers.CharField(read_only=True)
 
     class Meta:
@@ -123,9 +131,8 @@ class ConfigChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Both ends are visible (for_user); the scraper that wrote the edge may not be.
 class ConfigRelationshipSerializer(_MasksReferences):
-    """Both ends are visible (for_user); the scraper that wrote the edge may not be."""
-
     class Meta:
         model = ConfigRelationship
         fields = ["id", "config", "related", "relation", "scraper", "created_at", "updated_at",
