@@ -86,19 +86,22 @@ GROUP_HANDLERS: tuple[tuple[str, Handler], ...] = (
     ("velero.io", operators.assess_velero),
     (".flanksource.com", operators.assess_flanksource),
 )
+# Spec fields only Crossplane composite resources and claims carry (v1 and v2 layouts).
+CROSSPLANE_SPEC_KEYS = ("compositionRef", "compositionSelector", "resourceRefs", "crossplane")
 # Objects still being deleted this long after deletion was requested are stuck, usually on a
 # finalizer whose controller is gone.
 TERMINATING_STALLED_AFTER = timedelta(minutes=15)
 OWN_TERMINATION = frozenset({"Kubernetes::Pod", "Kubernetes::Namespace"})
 
 # Kinds whose verdict changes with time alone, so a periodic job re-derives them: restart
-# windows and slow starts, schedules, expiry and issuance deadlines.
+# windows and slow starts, schedules, expiry and issuance deadlines, namespaces stuck deleting.
 CLOCK_TYPES = frozenset(
     {
         "Kubernetes::Pod",
         "Kubernetes::CronJob",
         "Kubernetes::Certificate",
         "Kubernetes::CertificateRequest",
+        "Kubernetes::Namespace",
     }
 )
 
@@ -137,6 +140,10 @@ def _handler(type_name: str, obj: Mapping[str, Any]) -> Handler | None:
     for suffix, handler in GROUP_HANDLERS:
         if group == suffix or (suffix.startswith(".") and group.endswith(suffix)):
             return handler
+    # Composites and claims live in the platform team's own API group; their spec gives them away.
+    spec = obj.get("spec")
+    if isinstance(spec, Mapping) and any(key in spec for key in CROSSPLANE_SPEC_KEYS):
+        return crossplane.assess_crossplane
     return None
 
 

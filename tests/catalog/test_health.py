@@ -172,6 +172,7 @@ def test_worst_accepts_verdicts() -> None:
         ("Kubernetes::CronJob", True),
         ("Kubernetes::Certificate", True),
         ("Kubernetes::CertificateRequest", True),
+        ("Kubernetes::Namespace", True),
         ("Kubernetes::Deployment", False),
         ("AWS::EC2::Instance", False),
     ],

@@ -375,6 +375,38 @@ CASES = [
     ),
     case(
         custom(
+            "platform.example.org/v1alpha1",
+            "XDatabase",
+            {"compositionRef": {"name": "aws-postgres"}},
+            conditions=[
+                cond("Synced", "True", "ReconcileSuccess"),
+                cond("Ready", "False", "Creating"),
+            ],
+        ),
+        "unknown",
+        "ReconcileSuccess",
+        False,
+        "being created",
+        id="crossplane-composite-in-own-group-creating",
+    ),
+    case(
+        custom(
+            "platform.example.org/v1alpha1",
+            "Database",
+            {"resourceRef": {"name": "orders-x7k2"}, "compositionRef": {"name": "aws-postgres"}},
+            conditions=[
+                cond("Synced", "True", "ReconcileSuccess"),
+                cond("Ready", "True", "Available"),
+            ],
+        ),
+        "healthy",
+        "ReconcileSuccess",
+        True,
+        "available and in sync",
+        id="crossplane-claim-in-own-group-available",
+    ),
+    case(
+        custom(
             "argoproj.io/v1alpha1",
             "Rollout",
             phase="Progressing",
