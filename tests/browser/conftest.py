@@ -1,4 +1,4 @@
-"""Playwright against Debian's Chromium (toolchain.md §9): no `playwright install` needed."""
+"""Playwright against Debian's Chromium: no `playwright install` (its download is unreachable)."""
 
 from typing import Any
 

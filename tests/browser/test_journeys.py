@@ -1,6 +1,7 @@
 """The main journey in Chromium: log in, search, open an item, read a diff, grow the graph,
-create an API token and use it. Every page is checked by axe-core, for horizontal overflow at
-390 px, and for console errors (CSP violations included)."""
+create an API token and use it; and the pages of an item full of XSS payloads, which must run
+no script and fetch nothing from another origin. Every page is checked by axe-core, for
+horizontal overflow at 390 px, and for console errors (CSP violations included)."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from django.utils import timezone
 from catalog import demo_loader
 from catalog.models import ConfigItem
 from tests.catalog.scrape_helpers import run_now
+from tests.catalog.test_xss import NAME, NAMESPACE, scrape_hostile_item
 from tests.conftest import ROOT, make_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -160,3 +162,45 @@ def test_main_journey(page: Any, live_server: Any, playwright: Any, settings: An
     assert page.locator("#tokens", has_text="journey-ci").is_visible()
     assert token not in page.content()
     journey.check("08-tokens")
+
+
+def test_hostile_item_pages_run_no_payload(page: Any, live_server: Any, settings: Any,
+                                           tmp_path: Path) -> None:
+    """The item list and item page of an item carrying XSS payloads in every field: no dialog,
+    no console error, no request outside the app's origin (the payloads point elsewhere)."""
+    settings.FLIGHTDECK_STATE_DIR = tmp_path
+    _config, item = scrape_hostile_item(tmp_path / "hostile")
+    make_person("hostile@example.com", "admin")
+    dialogs: list[str] = []
+    foreign: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    # Registered before the first page loads, so nothing fired during load escapes them.
+    page.on("dialog", on_dialog)
+    page.on("request", lambda request: None if request.url.startswith(live_server.url + "/")
+            else foreign.append(request.url))
+    page.set_viewport_size(DESKTOP)
+    journey = Journey(page, live_server.url)
+
+    journey.goto("/accounts/login/")
+    page.get_by_label("Email").fill("hostile@example.com")
+    page.get_by_label("Password").fill("pw-hostile@example.com")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/catalog/")
+
+    for step, path in (("h1-hostile-list", "/catalog/?q=type=Kubernetes::ConfigMap"),
+                       ("h2-hostile-item", f"/catalog/{item.pk}/"),
+                       ("h3-hostile-config", f"/catalog/{item.pk}/?tab=config")):
+        journey.goto(path)
+        # Payloads with hx-trigger='load' or onerror would fire their requests by now.
+        page.wait_for_load_state("networkidle")
+        assert dialogs == [], f"{step}: dialogs {dialogs}"
+        assert foreign == [], f"{step}: requests to other origins {foreign}"
+        assert journey.errors == [], f"{step}: console errors {journey.errors}"
+        journey.check(step)
+        # The payloads are on the page as text: the check above did not pass on an empty page.
+        text = page.locator("main").inner_text()
+        assert NAME in text and NAMESPACE in text, step
