@@ -1,12 +1,19 @@
-"""One audit row for every state-changing request and every login attempt."""
+"""One audit row for every state-changing request and every login attempt.
+
+Outcomes: `success` (2xx and ordinary redirects), `denied` (401, 403, 404, or a redirect to a
+login page) and `error` (any other 4xx or 5xx)."""
 
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+from django.urls import reverse
 
 from accounts.models import AuditEvent
 
@@ -14,7 +21,7 @@ log = logging.getLogger("flightdeck.audit")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Login writes its own row through the signals below, with the person it concerns.
-SKIP_PATHS = ("/accounts/login/",)
+SKIP_PATHS = ("/accounts/login/", "/admin/login/")
 
 
 def _client(request: HttpRequest) -> dict[str, Any]:
@@ -50,8 +57,20 @@ def record(
     )
 
 
-def outcome_for(status_code: int) -> str:
-    if status_code in (401, 403):
+# 404 counts as a refusal: views answer 404 for objects the person may not see, so that a
+# refusal does not confirm the object exists.
+DENIED_STATUSES = frozenset({401, 403, 404})
+
+
+def _login_urls() -> tuple[str, ...]:
+    return (resolve_url(settings.LOGIN_URL), reverse("admin:login"))
+
+
+def outcome_for(status_code: int, location: str = "") -> str:
+    """`location` is the redirect target: being sent to a login page is a refusal too."""
+    if status_code in DENIED_STATUSES:
+        return AuditEvent.Outcome.DENIED
+    if 300 <= status_code < 400 and location and urlsplit(location).path in _login_urls():
         return AuditEvent.Outcome.DENIED
     if status_code >= 400:
         return AuditEvent.Outcome.ERROR
@@ -75,7 +94,7 @@ class AuditMiddleware:
                     f"{request.method.lower()} {request.resolver_match.view_name}"
                     if request.resolver_match
                     else f"{request.method.lower()} {request.path[:48]}",
-                    outcome=outcome_for(response.status_code),
+                    outcome=outcome_for(response.status_code, response.get("Location", "")),
                     changes={"path": request.path, "status": response.status_code},
                 )
             except Exception:  # an audit failure must be loud but must not hide the response

@@ -1,4 +1,9 @@
-"""Per-user API tokens `fd_<prefix>_<secret>`: stored hashed, shown once, sent as Bearer."""
+"""Per-user API tokens `fd_<prefix>_<secret>`: stored hashed, shown once, sent as Bearer.
+
+A token carries scopes: `read` lets it use safe methods (GET, HEAD, OPTIONS), `write` lets it use
+every method. A new token gets `read` unless `write` is asked for, so a leaked CI token can at
+worst read what its person can read. Scopes narrow a token; they never widen its person's grants.
+"""
 
 import hashlib
 import hmac
@@ -8,9 +13,27 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from accounts.models import APIToken, Person
+
+READ = "read"
+WRITE = "write"
+SCOPES = {
+    READ: "Read: GET, HEAD and OPTIONS requests.",
+    WRITE: "Write: every method, reads included.",
+}
+DEFAULT_SCOPES = (READ,)
+
+
+def required_scope(method: str) -> str:
+    return READ if method.upper() in permissions.SAFE_METHODS else WRITE
+
+
+def allows(token: APIToken, method: str) -> bool:
+    """`write` includes `read`; scopes this version does not know grant nothing."""
+    scopes = set(token.scopes or ())
+    return WRITE in scopes or (required_scope(method) == READ and READ in scopes)
 
 
 def _hash(secret: str) -> str:
@@ -26,7 +49,8 @@ def create_token(
     secret = secrets.token_urlsafe(32)
     token = APIToken.objects.create(
         name=name, person=person, prefix=prefix, secret_hash=_hash(secret),
-        expires_at=expires_at, scopes=scopes or [], created_by=created_by or person,
+        expires_at=expires_at, scopes=list(scopes or DEFAULT_SCOPES),
+        created_by=created_by or person,
     )
     return token, f"fd_{prefix}_{secret}"
 
@@ -59,6 +83,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return 'Bearer realm="api"'
+
+
+class TokenScopePermission(permissions.BasePermission):
+    """Refuses a token-authenticated request its token's scopes do not cover; session requests
+    pass untouched, since a browser session acts with the person's full rights."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        token = request.auth
+        if not isinstance(token, APIToken) or allows(token, request.method):
+            return True
+        scope = required_scope(request.method)
+        # Raised rather than returned, so the problem body names the scope that is missing.
+        raise exceptions.PermissionDenied(
+            f"This API token lacks the `{scope}` scope, which {request.method} requests need.")
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -12,11 +12,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from accounts.models import APIToken
-from accounts.tokens import create_token
+from accounts.tokens import READ, WRITE, create_token
 
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, strip=True)
+    write = forms.BooleanField(
+        required=False, label="Allow changes (write scope)",
+        help_text="Without it the token can only read (GET); scripts that change things need it.",
+    )
     expires = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Optional; the token stops working at the end of this day (UTC).",
@@ -51,6 +55,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
                       {"tokens": _own_tokens(request), "form": form, "now": timezone.now()})
     token, plaintext = create_token(request.user, form.cleaned_data["name"],
                                     expires_at=form.cleaned_data["expires"],
+                                    scopes=[WRITE] if form.cleaned_data["write"] else [READ],
                                     created_by=request.user)
     audit.record(request, "token.create", obj=token)
     return render(request, "accounts/token_created.html",

@@ -3,12 +3,18 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import APIToken
+from accounts.tokens import DEFAULT_SCOPES, SCOPES
 
 
 class APITokenSerializer(serializers.ModelSerializer):
     """The plaintext token appears once, in the create response (`token`), never again."""
 
     token = serializers.SerializerMethodField()
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(SCOPES)), allow_empty=False,
+        required=False, default=lambda: list(DEFAULT_SCOPES),
+        help_text="`read` (safe methods) or `write` (every method); `read` when left out.",
+    )
 
     class Meta:
         model = APIToken

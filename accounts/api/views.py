@@ -35,7 +35,7 @@ class APITokenViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin,
         token, plaintext = create_token(
             request.user, serializer.validated_data["name"],
             expires_at=serializer.validated_data.get("expires_at"),
-            scopes=serializer.validated_data.get("scopes") or [],
+            scopes=serializer.validated_data.get("scopes"),
         )
         record(request, "token.create", obj=token)
         token.plaintext = plaintext

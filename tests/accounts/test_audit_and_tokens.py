@@ -42,7 +42,7 @@ def test_audit_rows_cannot_be_updated_or_deleted(client, alice):
 
 
 def test_state_changing_api_request_is_audited_with_token_actor(client, root):
-    token, raw = create_token(root, "ci")
+    token, raw = create_token(root, "ci", scopes=["write"])
     config = ScrapeConfig.objects.create(namespace="p", name="s", spec={"file": [{}]})
 
     response = client.post(f"/api/v1/scrape-configs/{config.pk}/run/",
@@ -61,7 +61,30 @@ def test_denied_request_is_audited_as_denied(client, carol):
     response = client.post(reverse("catalog:scraper_run_now", args=[config.pk]))
 
     assert response.status_code == 404
-    assert AuditEvent.objects.filter(outcome__in=["denied", "error"]).count() == 1
+    assert list(AuditEvent.objects.exclude(action="login").values_list(
+        "outcome", flat=True)) == ["denied"]
+
+
+def test_anonymous_state_change_sent_to_log_in_is_audited_as_denied(client):
+    config = ScrapeConfig.objects.create(namespace="p", name="s", spec={"file": [{}]})
+
+    page = client.post(reverse("catalog:scraper_run_now", args=[config.pk]))
+    api = client.post(f"/api/v1/scrape-configs/{config.pk}/run/")
+
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+    assert api.status_code == 401
+    assert list(AuditEvent.objects.values_list("outcome", flat=True)) == ["denied", "denied"]
+    assert config.runs.count() == 0
+
+
+def test_failed_state_change_that_is_not_a_refusal_is_audited_as_error(client, root):
+    client.force_login(root)
+
+    response = client.post("/api/v1/scrape-configs/", {"name": "x", "schedule": "whenever"},
+                           content_type="application/json")
+
+    assert response.status_code == 400
+    assert AuditEvent.objects.exclude(action="login").get().outcome == "error"
 
 
 def test_token_is_stored_hashed_and_works_until_revoked(client, alice):
@@ -103,7 +126,8 @@ def test_run_now_needs_the_run_permission(client, alice):
 def test_token_api_creates_once_shown_tokens_and_revokes_them(client, alice):
     client.force_login(alice)
 
-    created = client.post("/api/v1/tokens/", {"name": "ci"}, content_type="application/json")
+    created = client.post("/api/v1/tokens/", {"name": "ci", "scopes": ["write"]},
+                          content_type="application/json")
     raw = created.json()["token"]
     listed = client.get("/api/v1/tokens/").json()["results"]
     client.logout()
