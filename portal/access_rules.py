@@ -1,11 +1,15 @@
-"""Every URL declares who may use it. tests/portal/test_authz_matrix.py walks the resolver and
-fails for any route whose name matches no rule here, so a new URL cannot escape review.
+"""Every URL declares who may use it, per HTTP method when the methods differ.
+tests/portal/test_authz_matrix.py walks the resolver, sends each route its declared methods as
+every persona and compares the answer with the rule here; a route or method without a rule fails
+that test, so a new URL cannot escape review.
 
 Rules:
 - public: no login (probes, the login page);
 - login: any authenticated person; the page shows only rows for_user() allows;
-- object: login, and the object in the URL must be visible to the person (404 otherwise);
-- own: login, and the object must belong to the person (their API tokens);
+- editor: login with the editor or admin role (creating scrapers and connections);
+- object: login, and the object the URL names (in its path or its `?root=`) must be granted to the
+  person, directly or through its ScrapeConfig; 404 or 403 otherwise;
+- own: login, and the object must belong to the person (their API tokens), admins included;
 - admin: Django admin, staff only.
 """
 
@@ -13,22 +17,27 @@ from fnmatch import fnmatchcase
 
 PUBLIC = "public"
 LOGIN = "login"
+EDITOR = "editor"
 OBJECT = "object"
 OWN = "own"
 ADMIN = "admin"
 
-RULES: dict[str, str] = {
+Rule = str | dict[str, str]
+
+RULES: dict[str, Rule] = {
     "healthz": PUBLIC,
     "readyz": PUBLIC,
     "login": PUBLIC,
     "logout": LOGIN,
     "home": LOGIN,
     "admin:*": ADMIN,
+    "admin:login": PUBLIC,  # the admin's own login form, which sends staff on to the index
+    "admin:logout": LOGIN,  # anyone may end their own session
     # Catalog pages.
     "catalog:item_list": LOGIN,
     "catalog:health": LOGIN,
     "catalog:change_list": LOGIN,
-    "catalog:graph": LOGIN,
+    "catalog:graph": OBJECT,  # the root item comes from ?root=
     "catalog:scraper_list": LOGIN,
     "catalog:item_detail": OBJECT,
     "catalog:change_detail": OBJECT,
@@ -42,29 +51,36 @@ RULES: dict[str, str] = {
     # Connections.
     "connections:list": LOGIN,
     "connections:choose": LOGIN,
-    "connections:create": LOGIN,
+    "connections:create": EDITOR,
     "connections:detail": OBJECT,
     "connections:edit": OBJECT,
     "connections:test": OBJECT,
     "connections:delete": OBJECT,
     "connection-test": OBJECT,
-    "connection-test-unsaved": LOGIN,
+    "connection-test-unsaved": EDITOR,
     # API (DRF names its routes <basename>-list / -detail / -<action>).
     "api-root": LOGIN,
     "api-schema": LOGIN,
     "api-docs": LOGIN,
     "*-list": LOGIN,
+    "scrapeconfig-list": {"GET": LOGIN, "POST": EDITOR},
+    "connection-list": {"GET": LOGIN, "POST": EDITOR},
+    "apitoken-list": LOGIN,
     "*-detail": OBJECT,
     "scrapeconfig-run": OBJECT,
     "apitoken-detail": OWN,
 }
 
 
-def rule_for(name: str) -> str | None:
-    """The most specific rule: an exact name wins over a pattern."""
-    if name in RULES:
-        return RULES[name]
-    for pattern, rule in RULES.items():
-        if any(ch in pattern for ch in "*?[") and fnmatchcase(name, pattern):
-            return rule
-    return None
+def rule_for(name: str, method: str = "GET") -> str | None:
+    """The most specific rule for one method: an exact name wins over a pattern, and a route
+    whose rule is split by method has no rule for a method it does not name."""
+    rule = RULES.get(name)
+    if rule is None:
+        for pattern, candidate in RULES.items():
+            if any(ch in pattern for ch in "*?[") and fnmatchcase(name, pattern):
+                rule = candidate
+                break
+    if isinstance(rule, dict):
+        return rule.get(method.upper())
+    return rule

@@ -49,5 +49,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if ready else 503)
 
 
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("catalog:item_list")

@@ -110,7 +110,7 @@ class ScrapeConfigViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
 
     @extend_schema(request=None, responses={202: s.ScrapeRunSerializer})
     @action(detail=True, methods=["post"])
-    def run(self, request: Request, pk: str | None = None) -> Response:
+    def run(self, request: Request, pk: str | None = None, **kwargs: object) -> Response:
         config = self.get_object()
         try:
             run = scraping.enqueue(config, ScrapeRun.Trigger.API)
