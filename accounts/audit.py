@@ -1,4 +1,4 @@
-"""One audit row for every state-changing request and every login attempt.
+"""An audit row for every state-changing request (logins write their own) and every login attempt.
 
 Outcomes: `success` (2xx and ordinary redirects), `denied` (401, 403, 404, or a redirect to a
 login page) and `error` (any other 4xx or 5xx)."""
