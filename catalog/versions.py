@@ -2,6 +2,7 @@
 
 import difflib
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,15 @@ def diff_choices(item: ConfigItem, limit: int = 50) -> list[ConfigChange]:
 
 
 def compare_with_before(item: ConfigItem, change_id: Any) -> Comparison:
-    """Undo every diff from the newest back to `change_id`, then diff that against now."""
+    """Undo every diff from the newest back to `change_id`, then diff that against now.
+
+    A malformed id, an unknown one and another item's change (hidden or not) all get the
+    same answer, so the form cannot be used to probe for changes elsewhere.
+    """
+    try:
+        change_id = uuid.UUID(str(change_id))
+    except ValueError:
+        change_id = None
     target = ConfigChange.objects.filter(config=item, change_type="diff", pk=change_id).first()
     if target is None:
         raise VersionUnavailable("that change is not a config diff of this item")

@@ -401,3 +401,16 @@ def test_correlation_panel_neither_lists_nor_counts_hidden_items(dana, estate):
     assert "near-change-marker" in panel and "seen-change-marker" in panel
     assert "far-change-marker" not in panel
     assert_nothing_hidden(estate, html)
+
+
+def test_config_compare_answers_a_hidden_items_change_as_an_unknown_one(dana, estate):
+    hidden = ConfigChange.objects.get(summary="hidden-change-marker")
+    url = reverse("catalog:item_detail", args=[estate.pod.pk])
+
+    answers = [get(dana, url, tab="config", compare=value)
+               for value in (str(hidden.pk), str(uuid.uuid4()), "not-an-id")]
+
+    assert all("That version cannot be rebuilt: that change is not a config diff of this item"
+               in html for html in answers)
+    assert "seen-pod-marker" in answers[0]
+    assert_nothing_hidden(estate, answers[0].replace(str(hidden.pk), ""))
