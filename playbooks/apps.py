@@ -3,4 +3,11 @@ from django.apps import AppConfig
 
 class PlaybooksConfig(AppConfig):
     name = "playbooks"
+    verbose_name = "Playbooks"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The reaper must know playbook runs in every process, not only in workers.
+        from playbooks import execution
+
+        execution.register()

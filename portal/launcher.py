@@ -845,6 +845,8 @@ def serve(services: Services, web_port: int) -> int:
         Child("web", [python, *web.split()]),
         Child("worker", [python, *worker.split(), "-Q", "default", "-c", "2", "-n", "default@%h"]),
         Child("scraper", [python, *worker.split(), "-Q", "scrape", "-c", "2", "-n", "scrape@%h"]),
+        Child("actions", [python, *worker.split(), "-Q", "playbooks", "-c", "2",
+                          "-n", "playbooks@%h"]),
         Child("beat", [python, *"-m celery -A portal beat -l INFO --schedule".split(), schedule]),
         Child("dispatcher", [python, "manage.py", "run_dispatcher"]),
     ]

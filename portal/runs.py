@@ -75,6 +75,10 @@ class RunKind:
     task: str
     max_attempts: int = 1
     on_lost: Callable[[Any, str], None] | None = field(default=None, compare=False)
+    # The kind's own words for the three states the machinery moves rows between.
+    queued: str = QUEUED
+    running: str = RUNNING
+    failed: str = FAILED
 
 
 _KINDS: dict[str, RunKind] = {}
@@ -110,8 +114,8 @@ def claim(kind: RunKind, run_id: Any) -> Lease | None:
     token = uuid.uuid4()
     now = timezone.now()
     holder = holder_name()
-    won = kind.model.objects.filter(pk=run_id, status=QUEUED).update(
-        status=RUNNING, started_at=now, attempt=F("attempt") + 1, lease_token=token,
+    won = kind.model.objects.filter(pk=run_id, status=kind.queued).update(
+        status=kind.running, started_at=now, attempt=F("attempt") + 1, lease_token=token,
         lease_holder=holder, lease_expires_at=now + lease_duration(), heartbeat_at=now,
         hostname=socket.gethostname(), worker_id=holder,
     )
@@ -133,7 +137,7 @@ class Lease:
 
     def _ours(self) -> models.QuerySet:
         return self.kind.model.objects.filter(pk=self.run_id, lease_token=self.token,
-                                              status=RUNNING)
+                                              status=self.kind.running)
 
     # -- heartbeat -----------------------------------------------------------------------------
 
@@ -185,11 +189,12 @@ class Lease:
         if self._suspect.is_set() and not self._ours().exists():
             raise LeaseLost(self.kind, self.run_id)
 
-    def log(self, line: str, level: str = "info") -> None:
-        """A log line, fenced like every other write of the run."""
+    def log(self, line: str, level: str = "info", **extra: Any) -> None:
+        """A log line, fenced like every other write of the run; `extra` fills kind-specific
+        columns of the log model (a playbook line's action and stream)."""
         with transaction.atomic():
             self.hold()
-            append_log(self.kind, self.run_id, line, level)
+            append_log(self.kind, self.run_id, line, level, **extra)
 
     def update(self, **fields: Any) -> None:
         """A fenced update of the run row (counters, progress, the final status)."""
@@ -198,7 +203,7 @@ class Lease:
             self.kind.model.objects.filter(pk=self.run_id).update(**fields)
 
 
-def append_log(kind: RunKind, run_id: Any, line: str, level: str = "info") -> None:
+def append_log(kind: RunKind, run_id: Any, line: str, level: str = "info", **extra: Any) -> None:
     """Callers hold the run row lock (hold() or the reaper), so seq cannot collide.
 
     Lines are masked before they are stored: an error message may quote a resolved secret.
@@ -207,7 +212,7 @@ def append_log(kind: RunKind, run_id: Any, line: str, level: str = "info") -> No
 
     seq = kind.log_model.objects.filter(run_id=run_id).aggregate(n=Max("seq"))["n"] or 0
     kind.log_model.objects.create(run_id=run_id, seq=seq + 1, level=level,
-                                  line=REDACTOR.mask(line)[:LOG_LINE_MAX])
+                                  line=REDACTOR.mask(line)[:LOG_LINE_MAX], **extra)
 
 
 @dataclass
@@ -232,13 +237,13 @@ def _reap_kind(kind: RunKind, now: datetime, result: Reaped) -> None:
         # SKIP LOCKED: a holder committing right now is alive; look again next time.
         expired = list(
             manager.select_for_update(skip_locked=True, no_key=True)
-            .filter(status=RUNNING, lease_expires_at__lt=now)
+            .filter(status=kind.running, lease_expires_at__lt=now)
             .values_list("pk", "attempt", "lease_holder")
         )
         for run_id, attempt, holder in expired:
             if attempt < kind.max_attempts:
                 manager.filter(pk=run_id).update(
-                    status=QUEUED, queued_at=now, lease_token=None, lease_holder="",
+                    status=kind.queued, queued_at=now, lease_token=None, lease_holder="",
                     lease_expires_at=None)
                 append_log(kind, run_id, f"lease of {holder or 'a worker'} expired: queued "
                            f"again (attempt {attempt} of {kind.max_attempts})", "warning")
@@ -247,7 +252,7 @@ def _reap_kind(kind: RunKind, now: datetime, result: Reaped) -> None:
             else:
                 message = f"worker lost: lease of {holder or 'a worker'} expired"
                 manager.filter(pk=run_id).update(
-                    status=FAILED, finished_at=now, lease_token=None, lease_expires_at=None)
+                    status=kind.failed, finished_at=now, lease_token=None, lease_expires_at=None)
                 append_log(kind, run_id, message, "error")
                 if kind.on_lost is not None:
                     kind.on_lost(run_id, message)
@@ -256,8 +261,9 @@ def _reap_kind(kind: RunKind, now: datetime, result: Reaped) -> None:
     stale = now - timedelta(seconds=settings.FLIGHTDECK_RUN_REDELIVER_AFTER_SECONDS)
     from portal.celery import app
 
-    for run_id in manager.filter(status=QUEUED, queued_at__lt=stale).values_list("pk", flat=True):
+    for run_id in manager.filter(status=kind.queued, queued_at__lt=stale).values_list("pk",
+                                                                                   flat=True):
         # The new queued_at spaces out resends of a run that stays unclaimed (no worker up).
-        if manager.filter(pk=run_id, status=QUEUED).update(queued_at=now):
+        if manager.filter(pk=run_id, status=kind.queued).update(queued_at=now):
             app.send_task(kind.task, args=[str(run_id)])
             result.redelivered += 1

@@ -181,7 +181,10 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # One queue per workload, so a long scrape never delays short jobs (dispatch, reaping, health).
-CELERY_TASK_ROUTES = {"catalog.tasks.scrape": {"queue": "scrape"}}
+CELERY_TASK_ROUTES = {
+    "catalog.tasks.scrape": {"queue": "scrape"},
+    "playbooks.tasks.run_playbook": {"queue": "playbooks"},
+}
 # Runs (portal/runs.py): the heartbeat renews the lease every HEARTBEAT seconds on a thread of
 # its own; the reaper runs every REAPER seconds. A dead worker's run is retried or failed within
 # LEASE + REAPER seconds.

@@ -329,6 +329,20 @@ def render(template: str, context: Mapping[str, Any], *, max_output: int = MAX_O
         _BUDGET.reset(token)
 
 
+def check_syntax(template: str) -> None:
+    """Raise TemplateError naming the line when a template cannot even compile (at save time)."""
+    if not isinstance(template, str):
+        raise TemplateError("Template must be text.")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(
+            f"Template is {len(template):,} characters long; the limit is {MAX_TEMPLATE_CHARS:,}."
+        )
+    try:
+        _ENV.parse(template)
+    except jexc.TemplateSyntaxError as exc:
+        raise TemplateError(f"line {exc.lineno}: {exc.message}") from None
+
+
 def render_yaml_value(value: Any, context: Mapping[str, Any], *,
                       max_output: int = MAX_OUTPUT) -> Any:
     """Render a YAML scalar; a string that is exactly one {{ ... }} is re-parsed as YAML."""

@@ -90,7 +90,7 @@ def manifests(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
-def start_worker(queues: str = "scrape,default", **env_extra: str) -> subprocess.Popen:
+def start_worker(queues: str = "scrape,default,playbooks", **env_extra: str) -> subprocess.Popen:
     """A real Celery worker on the test database, in a process group of its own (killpg)."""
     from django.conf import settings
 
