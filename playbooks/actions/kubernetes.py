@@ -311,7 +311,7 @@ class Runner:
             raise _fail(f"cannot read {ref.label()}", status, data)
         return data
 
-    def send(self, step: Step, what: str) -> tuple[int, Any]:
+    def send(self, step: Step) -> tuple[int, Any]:
         query = {"dryRun": "All"} if self.dry and self.server_dry else None
         self.ctx.log(f"{step.method} {step.path}" + (" (dryRun=All)" if query else ""),
                      "system")
@@ -434,9 +434,9 @@ class KubernetesKind:
             return {"operation": operation, "dryRun": "plan", "object": strip(before),
                     "plan": [steps[0].plan()]}
 
-        status, data = runner.send(steps[0], ref.label())
+        status, data = runner.send(steps[0])
         if status == 409 and operation == "apply" and len(steps) > 1:
-            status, data = runner.send(steps[1], ref.label())
+            status, data = runner.send(steps[1])
         else:
             created = operation == "apply" and before is None and 200 <= status < 300
         if not 200 <= status < 300:

@@ -232,6 +232,33 @@ def test_a_refused_pull_request_is_an_action_error_with_the_apis_message(tmp_pat
     assert caught.value.result["status"] == 422
 
 
+def test_a_gitlab_connection_opens_a_merge_request(tmp_path, remote):
+    from urllib.parse import quote
+
+    project = quote(str(remote).strip("/").removesuffix(".git"), safe="")
+    api = Listener()
+    api.routes[f"/projects/{project}/merge_requests"] = (201, {}, json.dumps(
+        {"iid": 5, "web_url": "https://gitlab.example/org/infra/-/merge_requests/5"}).encode())
+    with api:
+        make_connection("gl", {"gitlab": {"apiURL": api.url, "token": "glpat-sekret"},
+                               "internal": True}, namespace="platform")
+        ctx, _ = context(tmp_path, {
+            **spec_for(remote), "repo": {"connection": "connection://platform/gl",
+                                         "url": str(remote), "branch": "bump"},
+            "pr": {"title": "Bump", "body": "b", "labels": ["a", "b"]},
+            "files": [{"path": "x.txt", "content": "x\n"}]})
+
+        result = KIND.run(ctx)
+
+    assert (result["pr_url"], result["pr_number"]) == (
+        "https://gitlab.example/org/infra/-/merge_requests/5", 5)
+    (hit,) = api.hits
+    assert hit.headers["PRIVATE-TOKEN"] == "glpat-sekret"
+    assert json.loads(hit.body) == {"title": "Bump", "description": "b",
+                                    "source_branch": "bump", "target_branch": "main",
+                                    "labels": "a,b"}
+
+
 def test_local_remotes_are_refused_unless_allowed(tmp_path, remote, settings):
     settings.FLIGHTDECK_GITOPS_LOCAL_REMOTES = False
     ctx, _ = context(tmp_path, spec_for(remote, files=[{"path": "x", "content": "x"}]))
