@@ -91,7 +91,8 @@ def applies_to(playbook: Playbook, item: Any) -> bool:
 def start(playbook: Playbook, *, user: Any, config: Any = None,
           params: Mapping[str, Any] | None = None, trigger: str = "manual",
           dry_run: bool = False, event: Any = None, request: Mapping[str, Any] | None = None,
-          idempotency_key: str | None = None, parent: PlaybookRun | None = None) -> PlaybookRun:
+          idempotency_key: str | None = None, parent: PlaybookRun | None = None,
+          send: bool = True) -> PlaybookRun:
     """Check the target and parameters, write the run row, ring the doorbell after commit.
 
     Raises NotApplicable or ParameterError (which names each bad parameter). A second start
@@ -115,7 +116,8 @@ def start(playbook: Playbook, *, user: Any, config: Any = None,
                 idempotency_key=idempotency_key, timeout_at=timezone.now() + timeout)
             outbox.emit("playbook.run.scheduled", "playbook_run", run.pk,
                         {"run_id": str(run.pk), "playbook": playbook.ref, "status": run.status})
-            runs.dispatch(PLAYBOOK_RUNS, run.pk)
+            if send:
+                runs.dispatch(PLAYBOOK_RUNS, run.pk)
     except IntegrityError:
         if idempotency_key and (first := PlaybookRun.objects.filter(
                 idempotency_key=idempotency_key).first()):
@@ -177,6 +179,13 @@ class _Engine:
         self.failed = False
         self._cancel_checked = 0.0
         self._cancelled = False
+        # Secret parameters may be echoed by a script: the log and results mask them.
+        from connections.redact import REDACTOR
+
+        declared = {p["name"]: p for p in self.run_row.spec.get("parameters") or []}
+        for name, value in parameters.reveal(self.run_row.parameters).items():
+            if declared.get(name, {}).get("type") == "secret":
+                REDACTOR.add(value)
 
     # -- small helpers -----------------------------------------------------------------------
 

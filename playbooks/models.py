@@ -17,6 +17,8 @@ class PlaybookQuerySet(GrantedQuerySet):
 class Playbook(Syncable):
     """A validated spec (playbooks/spec.py) plus the columns the catalog page groups by."""
 
+    # A UUID like every granted model: guardian's object_pk is cast to uuid in the grant subquery.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     title = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=100, blank=True)

@@ -239,6 +239,8 @@ def _flatten(detail: Any, path: str, out: list[tuple[str, str]]) -> None:
         for key, value in detail.items():
             if key == "non_field_errors":
                 _flatten(value, path, out)
+            elif isinstance(key, int) or str(key).isdigit():
+                _flatten(value, f"{path}[{key}]", out)
             else:
                 _flatten(value, f"{path}.{key}" if path else str(key), out)
     elif isinstance(detail, list):
