@@ -12,3 +12,6 @@ class CatalogConfig(AppConfig):
         from catalog import scrape_runs
 
         scrape_runs.register()
+        from catalog.views import register_tabs
+
+        register_tabs()

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog import correlation, graph, scraping, versions
+from catalog import correlation, graph, scraping, tabs, versions
 from catalog.access import visible_scrapers
 from catalog.diff import to_yaml
 from catalog.models import (
@@ -40,8 +40,6 @@ ITEM_FACETS = (("type", "Type"), ("namespace", "Namespace"), ("tags.cluster", "C
                ("health", "Health"), ("status", "Status"))
 HEALTH_ORDER = ("unhealthy", "warning", "healthy", "unknown")
 FOLD_LINES = 120  # configs longer than this fold each top-level key into its own <details>
-TABS = (("config", "Config"), ("changes", "Changes"), ("insights", "Insights"),
-        ("relationships", "Relationships"), ("playbooks", "Playbooks"), ("checks", "Checks"))
 RELATED = {"upstream": "incoming", "downstream": "outgoing", "all": "both"}
 RELATED_CHANGES_ITEMS = 1000  # items whose changes the item timeline may fold in
 RANGES = (("1h", "Last hour", timedelta(hours=1)), ("6h", "Last 6 hours", timedelta(hours=6)),
@@ -288,17 +286,27 @@ def _tab_insights(request: HttpRequest, item: ConfigItem) -> dict[str, Any]:
     return {"insights": rows}
 
 
-TAB_CONTEXT = {"config": _tab_config, "changes": _tab_changes,
-               "relationships": _tab_relationships, "insights": _tab_insights}
+def register_tabs() -> None:
+    """The catalog's own tabs; other apps add theirs in their AppConfig.ready()."""
+    for order, (key, label, context_fn) in enumerate((
+            ("config", "Config", _tab_config), ("changes", "Changes", _tab_changes),
+            ("insights", "Insights", _tab_insights),
+            ("relationships", "Relationships", _tab_relationships))):
+        tabs.register(tabs.Tab(key, label, f"catalog/partials/_tab_{key}.html", context_fn,
+                               order=(order + 1) * 10))
+    # Linked checks have no app yet; the tab says so rather than vanishing.
+    tabs.register(tabs.Tab("checks", "Checks", "catalog/partials/_tab_checks.html", order=90))
 
 
 @require_GET
 def item_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = get_object_or_404(ConfigItem.objects.for_user(request.user), pk=pk)
-    tab = request.GET.get("tab", "config")
-    tab = tab if tab in dict(TABS) else "config"
-    context: dict[str, Any] = {"item": item, "tab": tab, "tabs": TABS, "params": request.GET}
-    context.update(TAB_CONTEXT.get(tab, lambda r, i: {})(request, item))
+    shown = tabs.tabs_for(request, item)
+    current = tabs.pick(shown, request.GET.get("tab", "config"))
+    context: dict[str, Any] = {"item": item, "tab": current.key if current else "",
+                               "current_tab": current, "tabs": shown, "params": request.GET}
+    if current is not None:
+        context.update(current.context(request, item))
     if is_partial(request):
         return render(request, "catalog/partials/_tabs.html", context)
     ancestors = [a for a in (item.path or "").split(".") if a and a != str(item.pk)]

@@ -11,3 +11,7 @@ class PlaybooksConfig(AppConfig):
         from playbooks import execution
 
         execution.register()
+        # The item page learns about this tab here; the catalog never imports playbooks.
+        from playbooks import item_tab
+
+        item_tab.register()

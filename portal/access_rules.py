@@ -56,6 +56,14 @@ RULES: dict[str, Rule] = {
     "connections:edit": OBJECT,
     "connections:test": OBJECT,
     "connections:delete": OBJECT,
+    # Playbooks: the list pages show only what for_user() allows; the rest name one object
+    # (running needs the `run` grant, cancelling that or having started the run).
+    "playbooks:list": LOGIN,
+    "playbooks:run_list": LOGIN,
+    "playbooks:detail": OBJECT,
+    "playbooks:run": OBJECT,
+    "playbooks:run_detail": OBJECT,
+    "playbooks:run_cancel": OBJECT,
     "connection-test": OBJECT,
     "connection-test-unsaved": EDITOR,
     # API (DRF names its routes <basename>-list / -detail / -<action>).

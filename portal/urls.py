@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("", include("connections.urls")),
+    path("playbooks/", include("playbooks.urls")),
     path("api/v1/connections/", include("connections.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -233,12 +233,37 @@ def test_item_header_shows_verdict_owner_and_parent(client, estate, alice):
     assert "Kubernetes::Deployment" in html and "healthy" in html
 
 
-def test_playbooks_and_checks_tabs_say_when_they_arrive(client, estate, alice):
+def test_playbooks_tab_says_when_none_applies_and_checks_when_they_arrive(client, estate,
+                                                                          alice):
     client.force_login(alice)
     url = reverse("catalog:item_detail", args=[item("payments-api-marker").pk])
 
-    assert "arrive with the playbooks capability" in page(client, url + "?tab=playbooks")
+    assert "No playbook you may run applies to this item." in page(client,
+                                                                   url + "?tab=playbooks")
     assert "arrive with the checks capability" in page(client, url + "?tab=checks")
+
+
+def test_item_tabs_come_from_the_registry_in_order(client, estate, alice):
+    from catalog import tabs
+
+    tabs.register(tabs.Tab("extra", "Extra", "catalog/partials/_tab_checks.html", order=15,
+                           visible_fn=lambda request, item: item.type.endswith("Deployment")))
+    try:
+        client.force_login(alice)
+        deploy = page(client, reverse("catalog:item_detail",
+                                      args=[item("payments-api-marker").pk]))
+        pod = page(client, reverse("catalog:item_detail",
+                                   args=[item("payments-api-pod-marker").pk]))
+        unknown = page(client, reverse("catalog:item_detail",
+                                       args=[item("payments-api-marker").pk]) + "?tab=nope")
+    finally:
+        tabs.unregister("extra")
+
+    labels = re.findall(r'hx-push-url="true"(?: aria-current="page")?>(\w+)</a>', deploy)
+    assert labels == ["Config", "Extra", "Changes", "Insights", "Relationships", "Playbooks",
+                      "Checks"]
+    assert "?tab=extra" not in pod  # hidden where visible_fn says no
+    assert 'aria-current="page">Config' in unknown  # an unknown tab falls back to the first
 
 
 def _rescrape(estate, **values) -> None:

@@ -41,6 +41,8 @@ from catalog.models import (
     ScrapeRun,
 )
 from connections.models import Connection
+from playbooks.models import Playbook, PlaybookLogLine, PlaybookRun, PlaybookRunAction
+from playbooks.spec import validate as validate_playbook
 from portal.access_rules import ADMIN, EDITOR, LOGIN, OBJECT, OWN, PUBLIC, rule_for
 from portal.ids import natural_id
 from portal.models import EventCursor
@@ -48,6 +50,8 @@ from tests.catalog.scrape_helpers import file_scraper, run_now
 from tests.conftest import make_person
 
 MARKER = "team-a-secret-marker"
+# Untargeted (no `configs`), so a run needs no item and no parameters.
+PLAYBOOK_SPEC = {"title": MARKER, "actions": [{"name": "hello", "exec": {"script": "echo hi"}}]}
 EXERCISED = ("GET", "POST", "PUT", "PATCH", "DELETE")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PERSONAS = ("anonymous", "no-grant", "granted", "admin")
@@ -71,6 +75,10 @@ PAGE_MODELS: dict[str, type[models.Model]] = {
     "connections:edit": Connection,
     "connections:test": Connection,
     "connections:delete": Connection,
+    "playbooks:detail": Playbook,
+    "playbooks:run": Playbook,
+    "playbooks:run_detail": PlaybookRun,
+    "playbooks:run_cancel": PlaybookRun,
 }
 # Parameters that name a choice rather than an object.
 VALUE_PARAMS: dict[str, str] = {"kind": "http", "url": "no-such-admin-page/",
@@ -111,6 +119,14 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("connection-test-unsaved", "POST"): {200},
     ("apitoken-list", "POST"): {201},
     ("apitoken-detail", "DELETE"): {204},
+    ("playbooks:run", "POST"): {302},
+    ("playbooks:run_cancel", "POST"): {302},
+    ("playbook-list", "POST"): {201},
+    ("playbook-detail", "PUT"): {200},
+    ("playbook-detail", "PATCH"): {200},
+    ("playbook-detail", "DELETE"): {204},
+    ("playbook-run", "POST"): {202},
+    ("playbookrun-cancel", "POST"): {200},
 }
 # The admin's own answers to a superuser's GET, where they are not 200.
 ADMIN_GET: dict[str, set[int]] = {
@@ -120,6 +136,9 @@ ADMIN_GET: dict[str, set[int]] = {
     "admin:connections_connection_add": {403},  # connections are made through their form
     "admin:accounts_auditevent_add": {403},  # the audit trail is append-only
     "admin:accounts_auditevent_delete": {403},
+    # Playbooks are written through their spec validator and runs through the engine.
+    "admin:playbooks_playbook_add": {403},
+    "admin:playbooks_playbookrun_add": {403},
 }
 ADMIN_REDIRECT = re.compile(r"admin:.*<admin/.*/\(\?P<object_id>\.\+\)/\\Z>$")  # id/ -> change/
 ADMIN_CATCH_ALL = "admin:<admin/(?P<url>.*)$>"
@@ -322,12 +341,25 @@ def world(django_db_setup: None, django_db_blocker: Any,
         rule = HealthRule.objects.create(scope="global", types=["*"], when="true",
                                          health="unknown")
         audit = AuditEvent.objects.create(action="matrix.seed")
+        playbook = Playbook.objects.create(name=MARKER, namespace="team-a", title=MARKER,
+                                           spec=validate_playbook(PLAYBOOK_SPEC))
+        for perm in ("view", "run", "change", "delete"):
+            assign_perm(f"{perm}_playbook", granted, playbook)
+        # Scheduled, so cancelling it (page and API) is a real state change.
+        playbook_run = PlaybookRun.objects.create(playbook=playbook, spec=playbook.spec,
+                                                  parameters={"note": MARKER})
+        playbook_action = PlaybookRunAction.objects.create(
+            run=playbook_run, name="hello", kind="exec", position=0, error=MARKER)
+        playbook_line = PlaybookLogLine.objects.create(run=playbook_run, seq=1, line=MARKER,
+                                                       action=playbook_action)
         cursor = EventCursor.objects.create(consumer=MARKER)
         objects: dict[type[models.Model], models.Model] = {
             ScrapeConfig: config, ScrapeRun: run, ConfigItem: item, ConfigChange: change,
             ConfigRelationship: relationship, ConfigInsight: insight, Connection: conn,
             APIToken: token, Person: granted, Group: group, Team: team, Agent: agent,
-            HealthRule: rule, AuditEvent: audit, EventCursor: cursor,
+            HealthRule: rule, AuditEvent: audit, EventCursor: cursor, Playbook: playbook,
+            PlaybookRun: playbook_run, PlaybookRunAction: playbook_action,
+            PlaybookLogLine: playbook_line,
             ScrapeLogLine: ScrapeLogLine.objects.filter(run=run).first(),
         }
         clients, sessions = {"anonymous": Client()}, {}
@@ -396,6 +428,7 @@ def url_for(route: Route, world: World) -> str:
 def body_for(route: Route, method: str, world: World) -> tuple[Any, str | None]:
     """A valid body for a state change, so a refusal cannot hide behind a validation error."""
     config, conn = world.objects[ScrapeConfig], world.objects[Connection]
+    playbook = world.objects[Playbook]
     api = {
         ("scrapeconfig-list", "POST"): {"name": "made-by-matrix", "namespace": "team-a",
                                         "spec": config.spec},
@@ -410,6 +443,12 @@ def body_for(route: Route, method: str, world: World) -> tuple[Any, str | None]:
         ("connection-test-unsaved", "POST"): {"namespace": "team-a",
                                               "spec": {"http": {"url": "http://127.0.0.1:9/"}}},
         ("apitoken-list", "POST"): {"name": "made-by-matrix"},
+        ("playbook-list", "POST"): {"name": "made-by-matrix", "namespace": "team-a",
+                                    "spec": PLAYBOOK_SPEC},
+        ("playbook-detail", "PUT"): {"name": playbook.name, "namespace": playbook.namespace,
+                                     "spec": {**PLAYBOOK_SPEC, "description": "put"}},
+        ("playbook-detail", "PATCH"): {"spec": {**PLAYBOOK_SPEC, "description": "patched"}},
+        ("playbook-run", "POST"): {},
     }
     pages = {
         ("accounts:token_create", "POST"): {"name": "made-by-matrix"},
@@ -550,9 +589,12 @@ def test_the_granted_persona_really_sees_team_a(world: World) -> None:
     """Without this the no-grant assertions could pass on an empty world."""
     client = client_for("granted", world)
     item, config = world.objects[ConfigItem], world.objects[ScrapeConfig]
+    playbook, run = world.objects[Playbook], world.objects[PlaybookRun]
 
     for path in (f"/catalog/{item.pk}/", f"/scrapers/{config.pk}/",
-                 f"/api/v1/catalog/items/{item.pk}/", "/catalog/", "/connections/"):
+                 f"/api/v1/catalog/items/{item.pk}/", "/catalog/", "/connections/",
+                 "/playbooks/", f"/playbooks/{playbook.pk}/", f"/playbooks/runs/{run.pk}/",
+                 "/playbooks/runs/"):
         response = client.get(path)
         assert response.status_code == 200 and MARKER in response.content.decode(), path
 
