@@ -206,6 +206,18 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("FLIGHTDECK_CELERY_EAGER", False)
 
+# Email (the notification action, later notification channels): SMTP when EMAIL_HOST is set,
+# else the console, so a fresh `make run` shows what would have been sent.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
+                        if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "flightdeck@localhost")
+
 # Flightdeck knobs.
 FLIGHTDECK_MAX_DOCUMENT_BYTES = env_int("FLIGHTDECK_MAX_DOCUMENT_BYTES", 2 * 1024 * 1024)
 FLIGHTDECK_CHANGE_DEDUPE_WINDOW = timedelta(
