@@ -73,10 +73,16 @@ def _check(param: Mapping[str, Any], value: Any, user: Any, namespace: str) -> A
     elif kind == "connection":
         from connections.resolve import check_reference
 
+        if "://" not in text:
+            text = f"connection://{namespace}/{text}"  # a bare name: the playbook's namespace
         try:
-            check_reference(text, namespace=namespace, user=user)
+            found = check_reference(text, namespace=namespace, user=user)
         except FlightdeckError as exc:
             raise ValueError(str(exc)) from None
+        types = props.get("types") or []
+        if types and found.type not in types:
+            raise ValueError(f"{text} is a {found.type} connection; this needs "
+                             f"{' or '.join(types)}")
     elif kind == "team":
         from accounts.models import Team
 

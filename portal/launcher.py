@@ -833,6 +833,8 @@ def serve(services: Services, web_port: int) -> int:
         print(admin_output, flush=True)
     if env_bool("FLIGHTDECK_DEMO", True):
         manage(["load_demo"], env)
+    # The built-in playbooks (restart, scale, Flux, Argo CD, SQL, HTTP, GitOps), as files.
+    manage(["apply_playbooks", str(REPO / "playbooks" / "library")], env)
     if env.get("KUBECONFIG"):
         # The cluster of the current context appears without further steps (issue: k8s scraper).
         manage(["kubeconfig_scraper"], env)
