@@ -221,6 +221,29 @@ class _Resolver:
         return secret_store.origin(), conf, ctx
 
 
+class _OwnerResolver(_Resolver):
+    """EnvVars owned by something other than a connection: same sources, cache and redactor,
+    read in the owner's namespace (secretKeyRef from the in-cluster API server)."""
+
+    def __init__(self, owner: str, namespace: str) -> None:
+        super().__init__(Connection(name="", namespace=namespace, spec={}), None, 0)
+        self.owner = owner
+
+    @property
+    def ref(self) -> str:
+        return self.owner
+
+
+def resolve_envvar(value: Any, *, namespace: str, owner: str, field: str) -> str:
+    """A secret reference outside a connection (a playbook webhook's credentials), at use time.
+
+    Raises SecretUnavailable naming `owner`, `field` and where it looked, never the value.
+    """
+    resolved = _OwnerResolver(owner, namespace).envvar(field, value, True)
+    REDACTOR.add(resolved)
+    return resolved
+
+
 def _apply_overrides(block: dict[str, Any], overrides: Mapping[str, Any] | None) -> None:
     for path, value in (overrides or {}).items():
         set_path(block, path, value)

@@ -84,6 +84,15 @@ def _source_error(value: Mapping[str, Any], stored_ok: bool) -> str | None:
     return None
 
 
+def secret_reference_error(value: Any) -> str | None:
+    """For a secret kept outside a connection (a webhook's credentials): a reference, never a
+    literal, because the spec is stored and shown in clear."""
+    if not is_envvar(value) or "value" in value or "valueFrom" not in value:
+        return "must be a secret reference ({valueFrom: {secretKeyRef: {name, key}}} or " \
+               "{valueFrom: {env: {name}}}), never a literal value"
+    return _source_error(value, stored_ok=False)
+
+
 def _value_error(field: Field, value: Any, *, literals: bool, stored_ok: bool) -> str | None:
     if field.secret:
         if value == KEEP and literals:
