@@ -13,4 +13,6 @@ urlpatterns = [
     path("runs/", views.run_list, name="run_list"),
     path("runs/<uuid:pk>/", views.run_detail, name="run_detail"),
     path("runs/<uuid:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("approvals/", views.approval_inbox, name="approvals"),
+    path("runs/<uuid:pk>/decide/", views.run_decide, name="run_decide"),
 ]

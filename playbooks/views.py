@@ -9,17 +9,20 @@ from itertools import groupby
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import record
 from catalog.access import visible_items
-from playbooks import execution, forms, parameters
+from playbooks import approvals, execution, forms, parameters
 from playbooks.access import may_cancel
 from playbooks.actions import KIND_NAMES
-from playbooks.models import Playbook, PlaybookRun
+from playbooks.models import Playbook, PlaybookApproval, PlaybookRun
 from playbooks.spec import selector_query
 from portal.htmx import htmx_redirect, is_partial
 
@@ -255,3 +258,52 @@ def _without(params: QueryDict, name: str) -> str:
     query = params.copy()
     query.pop(name, None)
     return query.urlencode()
+
+
+# -- approvals -------------------------------------------------------------------------------
+
+
+@require_GET
+def approval_inbox(request: HttpRequest) -> HttpResponse:
+    """Runs waiting for the viewer's decision, oldest (closest to expiring) first."""
+    runs = list(approvals.pending_for(request.user)
+                .select_related("playbook", "config", "created_by").order_by("created_at", "id"))
+    # One query for every target: an approver may decide a run on an item they cannot open,
+    # so the name is shown and the link only where the item is shared with them.
+    shared = set(visible_items(request.user).filter(
+        pk__in=[r.config_id for r in runs if r.config_id]).values_list("pk", flat=True))
+    rows = [{"run": run, "shown_parameters": parameters.shown(run.parameters or {}),
+             "expires_at": approvals.expires_at(run), "linked": run.config_id in shared,
+             "rule": approvals.rule_of(run.spec) or {}} for run in runs]
+    return render(request, "playbooks/approvals.html", {"rows": rows})
+
+
+@require_POST
+def run_decide(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Approve or reject from the inbox; the same checks and order as the API."""
+    run = PlaybookRun.objects.filter(pk=pk).first()
+    if run is None or not (PlaybookRun.objects.for_user(request.user).filter(pk=pk).exists()
+                           or approvals.is_approver(run, request.user)):
+        raise Http404("No such run, or it is not shared with you.")
+    decision = {"approve": PlaybookApproval.Decision.APPROVED,
+                "reject": PlaybookApproval.Decision.REJECTED}.get(request.POST.get("decision", ""))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = reverse("playbooks:approvals")
+    if decision is None:
+        messages.error(request, "Choose Approve or Reject.")
+        return htmx_redirect(request, back)
+    try:
+        run = approvals.decide(run, request.user, decision, request.POST.get("comment", ""))
+    except approvals.NotAnApprover as exc:
+        raise PermissionDenied(str(exc)) from None
+    except approvals.ApprovalError as exc:
+        messages.info(request, str(exc))
+        return htmx_redirect(request, back)
+    record(request, "playbook.approve" if decision == PlaybookApproval.Decision.APPROVED
+           else "playbook.reject", obj=run)
+    messages.success(request, f"You {decision} the run of {run.playbook.title}"
+                     + (" and it is scheduled." if run.status == PlaybookRun.Status.SCHEDULED
+                        else "."))
+    return htmx_redirect(request, back)
