@@ -455,7 +455,7 @@ class IngestSuite:
             self.db.execute(
                 f"UPDATE catalog_configitem c SET {restore_set} FROM {W3_ORIGINALS} o "
                 "WHERE c.id = o.id",
-                "TRUNCATE catalog_configchange, portal_eventretry, portal_event",
+                "TRUNCATE catalog_configchange, portal_event CASCADE",
                 "CHECKPOINT",
             )
 
