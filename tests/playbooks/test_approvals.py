@@ -76,6 +76,13 @@ def finished(run_id: str, timeout: float = 30) -> PlaybookRun:
         message=f"run {run_id} to finish")
 
 
+def settle(*run_ids: str) -> None:
+    """Runs that were sent are left to finish, so the worker is not writing while the test's
+    tables are emptied."""
+    for run_id in run_ids:
+        finished(run_id)
+
+
 def events(run_id: Any) -> list[str]:
     return list(Event.objects.filter(object_id=str(run_id)).order_by("id")
                 .values_list("name", flat=True))
@@ -153,7 +160,8 @@ def test_an_approval_sends_the_run_and_it_completes(editor, approver, celery_wor
                                      object_id=str(done.pk)).exists()
 
 
-def test_type_all_needs_every_listed_person_and_a_member_of_every_team(editor, approver):
+def test_type_all_needs_every_listed_person_and_a_member_of_every_team(editor, approver,
+                                                                      celery_worker_process):
     lead = make_person("lead@example.com", "viewer")
     sre_one, sre_two = make_person("sre1@example.com"), make_person("sre2@example.com")
     team("sre", sre_one, sre_two)
@@ -175,6 +183,7 @@ def test_type_all_needs_every_listed_person_and_a_member_of_every_team(editor, a
     assert PlaybookApproval.objects.get(run_id=run_id, person=lead).via_team is None
     # Decided: the second team member has nothing left to approve.
     assert decide(sre_two, run_id, "approve").status_code == 409
+    settle(run_id)
 
 
 def test_a_rejection_cancels_the_run_with_the_comment(editor, approver):
@@ -227,7 +236,7 @@ def test_an_approver_deciding_twice_is_told_so(editor, approver):
     assert PlaybookRun.objects.get(pk=run_id).status == "pending_approval"
 
 
-def test_a_run_started_by_an_approver_starts_at_once(editor, approver):
+def test_a_run_started_by_an_approver_starts_at_once(editor, approver, celery_worker_process):
     member = make_person("member@example.com", "viewer")
     team("sre", member)
     guarded = playbook(editor, {"approvers": {"people": [approver.email], "teams": ["sre"]}})
@@ -241,9 +250,10 @@ def test_a_run_started_by_an_approver_starts_at_once(editor, approver):
     # A worker from an earlier test may be running it already: only the first event is fixed.
     assert events(mine["id"])[0] == "playbook.run.scheduled"
     assert "playbook.run.pending_approval" not in events(mine["id"])
+    settle(mine["id"], ours["id"])
 
 
-def test_skip_for_lets_those_triggers_through(editor, approver):
+def test_skip_for_lets_those_triggers_through(editor, approver, celery_worker_process):
     guarded = playbook(editor, {"approvers": {"people": [approver.email]}, "skipFor": ["api"]})
 
     through_api = start(editor, guarded)
@@ -251,6 +261,7 @@ def test_skip_for_lets_those_triggers_through(editor, approver):
 
     assert through_api["status"] == "scheduled"
     assert by_hand.status == "pending_approval"
+    settle(through_api["id"])
 
 
 def test_an_undecided_run_expires(editor, approver):
@@ -271,7 +282,7 @@ def test_an_undecided_run_expires(editor, approver):
         "task": "playbooks.tasks.expire_approvals", "schedule": 300.0}
 
 
-def test_the_time_limit_counts_from_the_approval(editor, approver):
+def test_the_time_limit_counts_from_the_approval(editor, approver, celery_worker_process):
     guarded = playbook(editor, {"approvers": {"people": [approver.email]}}, timeout="10m")
     run_id = start(editor, guarded)["id"]
     PlaybookRun.objects.filter(pk=run_id).update(created_at=timezone.now() - timedelta(hours=5),
@@ -281,12 +292,14 @@ def test_the_time_limit_counts_from_the_approval(editor, approver):
 
     left = PlaybookRun.objects.get(pk=run_id).timeout_at - timezone.now()
     assert timedelta(minutes=9) < left <= timedelta(minutes=10)
+    settle(run_id)
 
 
 # -- the inbox ---------------------------------------------------------------------------------
 
 
-def test_the_inbox_lists_only_runs_waiting_for_the_viewer(editor, approver, settings):
+def test_the_inbox_lists_only_runs_waiting_for_the_viewer(editor, approver, settings,
+                                                         celery_worker_process):
     from connections import crypto
 
     settings.FLIGHTDECK_SECRET_KEYS = [crypto.development_key()]
@@ -306,7 +319,8 @@ def test_the_inbox_lists_only_runs_waiting_for_the_viewer(editor, approver, sett
     decide(approver, hidden[1], "approve")  # still waiting, but no longer for this viewer
     assign_perm("view_playbook", approver, mine)
     assign_perm("run_playbook", approver, mine)
-    assert start(approver, mine)["status"] == "scheduled"  # an approver's own run never waits
+    own = start(approver, mine)
+    assert own["status"] == "scheduled"  # an approver's own run never waits
 
     page = client_for(approver).get("/playbooks/approvals/")
 
@@ -325,6 +339,7 @@ def test_the_inbox_lists_only_runs_waiting_for_the_viewer(editor, approver, sett
     assert "No runs are waiting for your decision." not in empty  # two wait for someone
     assert "No runs are waiting for your decision." in client_for(editor).get(
         "/playbooks/approvals/").content.decode()
+    settle(own["id"])
 
 
 def test_approving_from_the_inbox(editor, approver):
