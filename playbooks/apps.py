@@ -15,3 +15,7 @@ class PlaybooksConfig(AppConfig):
         from playbooks import item_tab
 
         item_tab.register()
+        # Event triggers consume the outbox in the dispatcher process.
+        from playbooks import triggers
+
+        triggers.register()

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from playbooks import parameters
+from playbooks import approvals, parameters
 from playbooks.actions import KIND_NAMES, ActionContext, ActionError, kind
 from playbooks.models import Playbook, PlaybookLogLine, PlaybookRun, PlaybookRunAction
 from playbooks.spec import IF_DECLARATIONS, if_source, selector_query
@@ -102,10 +102,13 @@ def start(playbook: Playbook, *, user: Any, config: Any = None,
         raise NotApplicable(
             f"playbook {playbook.ref} does not apply to {config.name if config else 'no item'}"
             + ("" if config else "; choose a catalog item it applies to"))
-    context = {"config": item_context(config), "user": _user(user)}
+    context = {"config": item_context(config), "user": user_context(user)}
     values = parameters.resolve(playbook.spec, params, context=context, user=user,
                                 namespace=playbook.namespace)
     timeout = parse_duration(playbook.spec.get("timeout") or "30m")
+    # A run that needs approval waits without a message to any worker; approvals.decide()
+    # sends it once its rule is met.
+    waits = approvals.required(playbook.spec, trigger=trigger, user=user)
     try:
         with transaction.atomic():
             run = PlaybookRun.objects.create(
@@ -113,10 +116,11 @@ def start(playbook: Playbook, *, user: Any, config: Any = None,
                 parameters=values, request=dict(request) if request else None,
                 created_by=user if getattr(user, "is_authenticated", False) else None,
                 dry_run=dry_run, event=event, parent_run=parent,
-                idempotency_key=idempotency_key, timeout_at=timezone.now() + timeout)
-            outbox.emit("playbook.run.scheduled", "playbook_run", run.pk,
+                idempotency_key=idempotency_key, timeout_at=timezone.now() + timeout,
+                status=Status.PENDING_APPROVAL if waits else Status.SCHEDULED)
+            outbox.emit(f"playbook.run.{run.status}", "playbook_run", run.pk,
                         {"run_id": str(run.pk), "playbook": playbook.ref, "status": run.status})
-            if send:
+            if send and not waits:
                 runs.dispatch(PLAYBOOK_RUNS, run.pk)
     except IntegrityError:
         if idempotency_key and (first := PlaybookRun.objects.filter(
@@ -155,7 +159,8 @@ def execute(run_id: Any) -> PlaybookRun | None:
     return PlaybookRun.objects.get(pk=run_id)
 
 
-def _user(user: Any) -> dict[str, Any] | None:
+def user_context(user: Any) -> dict[str, Any] | None:
+    """The person as templates see them (`user`)."""
     if not getattr(user, "is_authenticated", False):
         return None
     return {"id": str(user.pk), "email": user.email, "name": getattr(user, "name", "") or "",
@@ -229,7 +234,7 @@ class _Engine:
             # Secrets are "***" in templates; exec scripts get them as PARAM_* variables.
             "params": parameters.shown(run.parameters),
             "env": self.env,
-            "user": _user(run.created_by),
+            "user": user_context(run.created_by),
             "run": {"id": str(run.pk), "status": run.status, "trigger": run.trigger,
                     "created_at": run.created_at.isoformat(), "url": run.get_absolute_url(),
                     "dry_run": run.dry_run},

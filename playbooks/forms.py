@@ -77,15 +77,15 @@ class Target:
 def default_context(config: Any, user: Any) -> dict[str, Any]:
     # The same context execution.start() gives parameters.resolve(), so a default that
     # names the item or the person shows what the run would get.
-    return {"config": execution.item_context(config), "user": execution._user(user)}
+    return {"config": execution.item_context(config), "user": execution.user_context(user)}
 
 
-def default_for(param: dict[str, Any], context: dict[str, Any]) -> Any:
+def default_for(param: dict[str, Any], context: dict[str, Any], namespace: str) -> Any:
     """The pre-filled value, rendered by the same code resolve() uses for an empty field."""
     if param.get("type") == "secret":
         return ""
     try:
-        return parameters._default(param, context)
+        return parameters.default(param, context, namespace)
     except TemplateError:
         return ""  # resolve() names the broken default when the form is sent
 
@@ -151,7 +151,7 @@ def fields(playbook: Playbook, *, user: Any, config: Any = None,
         kind = param.get("type", "text")
         props = param.get("properties") or {}
         if given is None:
-            value = default_for(param, context)
+            value = default_for(param, context, playbook.namespace)
         else:
             value = given.get(param["name"], "")
         if kind == "secret":

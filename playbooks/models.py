@@ -184,3 +184,52 @@ class PlaybookLogLine(RunLogLine):
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="pblog_run_seq")]
+
+
+class PlaybookApproval(models.Model):
+    """One person's decision on a run waiting for approval; each person decides once."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    run = models.ForeignKey(PlaybookRun, on_delete=models.CASCADE, related_name="approvals")
+    # PROTECT: a decision is a record of who let a run happen; deactivate people instead.
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="+")
+    # The listed team the person decided for, when they were not listed by email themselves.
+    via_team = models.ForeignKey("accounts.Team", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["run", "person"],
+                                               name="pbapproval_run_person")]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.person_id} on {self.run_id}"
+
+
+class ScheduleState(models.Model):
+    """When each `on.schedule` entry of a playbook is next due; the beat task moves it on.
+
+    `fingerprint` is the entry's cron and time zone: editing either starts counting afresh
+    instead of firing for a slot computed from the old expression.
+    """
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveSmallIntegerField()
+    fingerprint = models.CharField(max_length=200)
+    next_run_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["playbook", "index"],
+                                               name="pbschedule_playbook_index")]
+
+    def __str__(self) -> str:
+        return f"{self.playbook_id}[{self.index}] next at {self.next_run_at}"

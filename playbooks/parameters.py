@@ -34,6 +34,16 @@ def _default(param: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
     return default
 
 
+def default(param: Mapping[str, Any], context: Mapping[str, Any], namespace: str = "") -> Any:
+    """The value an empty field gets, as the form pre-fills it and resolve() applies it; a bare
+    connection name is the playbook's namespace's."""
+    value = _default(param, context)
+    if (param.get("type") == "connection" and isinstance(value, str) and value
+            and "://" not in value and namespace):
+        return f"connection://{namespace}/{value}"
+    return value
+
+
 def _check(param: Mapping[str, Any], value: Any, user: Any, namespace: str) -> Any:
     """The value as the run will see it, or ValueError with a message for the person."""
     kind = param.get("type", "text")
@@ -117,7 +127,7 @@ def resolve(spec: Mapping[str, Any], given: Mapping[str, Any] | None, *,
         raw = given.get(name)
         if raw is None or raw == "" or raw == []:
             try:
-                raw = _default(param, context)
+                raw = default(param, context, namespace)
             except TemplateError as exc:
                 problems[name] = f"its default could not be rendered: {exc}"
                 continue

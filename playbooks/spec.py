@@ -29,6 +29,8 @@ IF_DECLARATIONS = {"fd_success": "bool", "fd_failure": "bool", "params": "dyn", 
                    "actions": "dyn", "env": "dyn", "run": "dyn"}
 FILTER_DECLARATIONS = {"config": "dyn"}
 DEFAULT_TIMEOUT = "30m"
+APPROVAL_TYPES = ("any", "all")
+DEFAULT_APPROVAL_EXPIRY = "72h"
 
 
 class SpecError(FlightdeckError):
@@ -198,8 +200,197 @@ class ActionSerializer(serializers.Serializer):
         return attrs
 
 
+class ApproversSerializer(serializers.Serializer):
+    """People by email and teams by name; both must exist when the spec is saved."""
+
+    people = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
+    teams = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+    def validate_people(self, people: list[str]) -> list[str]:
+        from accounts.models import Person
+
+        # Emails are stored lower-cased (accounts.models.PersonManager); match them the same way.
+        emails = [email.lower() for email in people]
+        known = set(Person.objects.filter(email__in=emails, is_active=True)
+                    .values_list("email", flat=True))
+        unknown = {index: [f"no active person has the email {email}"]
+                   for index, email in enumerate(emails) if email not in known}
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return emails
+
+    def validate_teams(self, teams: list[str]) -> list[str]:
+        from accounts.models import Team
+
+        known = set(Team.objects.filter(name__in=teams).values_list("name", flat=True))
+        unknown = {index: [f"no team is named {name}"]
+                   for index, name in enumerate(teams) if name not in known}
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return teams
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("people") and not attrs.get("teams"):
+            raise serializers.ValidationError("name at least one person or team")
+        return attrs
+
+
+class ApprovalSerializer(serializers.Serializer):
+    """Who must approve a run before it starts (playbooks/approvals.py enforces it)."""
+
+    type = serializers.ChoiceField(APPROVAL_TYPES, default="any")
+    approvers = ApproversSerializer()
+    expiresAfter = serializers.CharField(default=DEFAULT_APPROVAL_EXPIRY, validators=[_duration])
+    skipFor = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+    def validate_expiresAfter(self, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise serializers.ValidationError("must be longer than zero")
+        return value
+
+    def validate_skipFor(self, triggers: list[str]) -> list[str]:
+        from playbooks.models import PlaybookRun
+
+        names = PlaybookRun.Trigger.values
+        wrong = {index: [f"unknown trigger; use one of: {', '.join(names)}"]
+                 for index, name in enumerate(triggers) if name not in names}
+        if wrong:
+            raise serializers.ValidationError(wrong)
+        return triggers
+
+
+WEBHOOK_PATH = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+HMAC_ALGORITHMS = ("sha256", "sha1")
+DEFAULT_SIGNATURE_HEADER = "X-Signature-256"
+EVENT_FILTER_DECLARATIONS = {"event": "dyn", "config": "dyn", "run": "dyn", "check": "dyn"}
+
+
+class SecretReferenceField(serializers.JSONField):
+    """Webhook credentials: a secretKeyRef or env reference, resolved when a request arrives."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        from connections.spec import secret_reference_error
+
+        if problem := secret_reference_error(data):
+            raise serializers.ValidationError(problem)
+        return data
+
+
+class HmacSerializer(serializers.Serializer):
+    header = serializers.RegexField(r"^[A-Za-z0-9-]{1,64}$", default=DEFAULT_SIGNATURE_HEADER)
+    secret = SecretReferenceField()
+    algorithm = serializers.ChoiceField(HMAC_ALGORITHMS, default="sha256")
+
+
+class GithubSerializer(serializers.Serializer):
+    secret = SecretReferenceField()
+
+
+class BasicSerializer(serializers.Serializer):
+    # A user name is not a secret: plain text or a reference.
+    username = serializers.JSONField()
+    password = SecretReferenceField()
+
+    def validate_username(self, value: Any) -> Any:
+        from connections.spec import secret_reference_error
+
+        if isinstance(value, str) and value:
+            return value
+        if problem := secret_reference_error(value):
+            raise serializers.ValidationError(f"a user name or {problem.removeprefix('must be ')}")
+        return value
+
+
+class AuthenticationSerializer(serializers.Serializer):
+    """Exactly one method: a webhook nobody has to prove anything to would run for anyone."""
+
+    hmac = HmacSerializer(required=False)
+    github = GithubSerializer(required=False)
+    basic = BasicSerializer(required=False)
+    bearer = SecretReferenceField(required=False)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping) and "jwt" in data:
+            raise serializers.ValidationError({"jwt": ["not supported yet; use hmac, github, "
+                                                       "basic or bearer"]})
+        attrs = super().to_internal_value(data)
+        if len(attrs) != 1:
+            raise serializers.ValidationError(
+                "give exactly one of hmac, github, basic or bearer"
+                + (f"; found {', '.join(attrs)}" if attrs else ""))
+        return attrs
+
+
+class WebhookSerializer(serializers.Serializer):
+    path = serializers.RegexField(WEBHOOK_PATH, error_messages={
+        "invalid": "letters, digits, '.', '_' and '-', at most 128, starting with a letter or "
+                   "digit"})
+    authentication = AuthenticationSerializer(error_messages={
+        "required": "a webhook needs authentication (hmac, github, basic or bearer)",
+        "null": "a webhook needs authentication (hmac, github, basic or bearer)"})
+
+
+def _params_templates(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    problems: list[tuple[str, str]] = []
+    _templates_in(params, "", problems)
+    if problems:
+        errors: dict[str, list[str]] = {}
+        for path, message in problems:
+            errors.setdefault(path, []).append(message)
+        raise serializers.ValidationError(errors)
+    return params
+
+
+class EventTriggerSerializer(serializers.Serializer):
+    # fnmatch patterns (`config.*`) are allowed, so names are not checked against a list.
+    event = serializers.RegexField(r"^[a-z*?\[\]][a-z0-9_.*?\[\]-]{0,63}$")
+    filter = serializers.CharField(required=False, allow_blank=False)
+    params = serializers.DictField(required=False, default=dict)
+
+    def validate_filter(self, source: str) -> str:
+        try:
+            expressions.check_bool(source, EVENT_FILTER_DECLARATIONS)
+        except ExpressionError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return source
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(_params_templates(params))
+
+
+class ScheduleTriggerSerializer(serializers.Serializer):
+    cron = serializers.CharField()
+    timezone = serializers.CharField(default="UTC")
+    configs = SelectorSerializer(many=True, required=False, default=list)
+    params = serializers.DictField(required=False, default=dict)
+
+    def validate_cron(self, cron: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(cron):
+            raise serializers.ValidationError("not a cron expression (five fields, such as "
+                                              "'0 20 * * MON-FRI')")
+        return cron
+
+    def validate_timezone(self, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(
+                f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from None
+        return name
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(_params_templates(params))
+
+
 class TriggersSerializer(serializers.Serializer):
     manual = serializers.BooleanField(default=True)
+    webhook = WebhookSerializer(required=False)
+    events = EventTriggerSerializer(many=True, required=False, default=list)
+    schedule = ScheduleTriggerSerializer(many=True, required=False, default=list)
 
 
 class SpecSerializer(serializers.Serializer):
@@ -214,6 +405,7 @@ class SpecSerializer(serializers.Serializer):
     parameters = ParameterSerializer(many=True, required=False, default=list)
     on = TriggersSerializer(required=False, default=dict)
     env = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    approval = ApprovalSerializer(required=False)
     actions = ActionSerializer(many=True, allow_empty=False)
 
     def validate_filters(self, filters: list[str]) -> list[str]:
@@ -225,6 +417,15 @@ class SpecSerializer(serializers.Serializer):
         return filters
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A schedule entry without configs means one untargeted run, which a playbook that only
+        # runs against items would refuse at every tick; say so now instead.
+        if attrs.get("configs"):
+            untargeted = {index: {"configs": ["this playbook runs against catalog items "
+                                              "(spec.configs); say which ones to run on"]}
+                          for index, entry in enumerate((attrs.get("on") or {}).get("schedule")
+                                                        or []) if not entry.get("configs")}
+            if untargeted:
+                raise serializers.ValidationError({"on": {"schedule": untargeted}})
         for field, items in (("actions", attrs["actions"]), ("parameters", attrs["parameters"])):
             names = [item["name"] for item in items]
             duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -64,6 +64,10 @@ RULES: dict[str, Rule] = {
     "playbooks:run": OBJECT,
     "playbooks:run_detail": OBJECT,
     "playbooks:run_cancel": OBJECT,
+    # The inbox lists only runs waiting for the viewer; deciding names one run, which must be
+    # visible to the person or list them as an approver (404 otherwise, 403 if not an approver).
+    "playbooks:approvals": LOGIN,
+    "playbooks:run_decide": OBJECT,
     "connection-test": OBJECT,
     "connection-test-unsaved": EDITOR,
     # API (DRF names its routes <basename>-list / -detail / -<action>).
@@ -76,6 +80,14 @@ RULES: dict[str, Rule] = {
     "apitoken-list": LOGIN,
     "*-detail": OBJECT,
     "scrapeconfig-run": OBJECT,
+    "playbook-list": {"GET": LOGIN, "POST": EDITOR},
+    "playbook-run": OBJECT,  # the playbook must be granted for `run`
+    "playbookrun-cancel": OBJECT,
+    # No session or token: the request proves itself with the playbook's webhook signature or
+    # credentials (playbooks/webhooks.py), checked before anything is written.
+    "playbook-webhook": PUBLIC,
+    "playbookrun-approve": OBJECT,
+    "playbookrun-reject": OBJECT,
     "apitoken-detail": OWN,
 }
 

@@ -184,6 +184,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "catalog.tasks.scrape": {"queue": "scrape"},
     "playbooks.tasks.run_playbook": {"queue": "playbooks"},
+    # Short: it only writes run rows; the runs themselves go to the playbooks queue.
+    "playbooks.tasks.dispatch_scheduled": {"queue": "default"},
 }
 # Runs (portal/runs.py): the heartbeat renews the lease every HEARTBEAT seconds on a thread of
 # its own; the reaper runs every REAPER seconds. A dead worker's run is retried or failed within
@@ -199,10 +201,14 @@ FLIGHTDECK_EVENT_RETENTION_DAYS = env_int("FLIGHTDECK_EVENT_RETENTION_DAYS", 14)
 CELERY_BEAT_SCHEDULE = {
     "prune-events": {"task": "portal.tasks.prune_events", "schedule": 3600.0},
     "dispatch-due-scrapes": {"task": "catalog.tasks.dispatch_due_scrapes", "schedule": 30.0},
+    "dispatch-scheduled-playbooks": {"task": "playbooks.tasks.dispatch_scheduled",
+                                     "schedule": 30.0},
     "reap-runs": {"task": "portal.tasks.reap_runs",
                   "schedule": float(FLIGHTDECK_RUN_REAPER_SECONDS)},
     # Verdicts that depend on the clock (restart windows, certificate expiry) move on their own.
     "reassess-clock-health": {"task": "catalog.tasks.reassess_clock_health", "schedule": 300.0},
+    # Runs nobody approved within their spec's expiresAfter are cancelled (playbooks/approvals.py).
+    "expire-approvals": {"task": "playbooks.tasks.expire_approvals", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("FLIGHTDECK_CELERY_EAGER", False)
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("playbooks/", include("playbooks.urls")),
     path("api/v1/connections/", include("connections.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("playbooks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL, so the CSP needs no 'unsafe-inline'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

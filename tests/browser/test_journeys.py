@@ -204,3 +204,62 @@ def test_hostile_item_pages_run_no_payload(page: Any, live_server: Any, settings
         # The payloads are on the page as text: the check above did not pass on an empty page.
         text = page.locator("main").inner_text()
         assert NAME in text and NAMESPACE in text, step
+
+
+def test_run_a_playbook_from_an_unhealthy_item(page: Any, live_server: Any, settings: Any,
+                                               tmp_path: Path, celery_worker_process: Any) -> None:
+    """Open an unhealthy Deployment, run "Restart a workload" with a reason, watch the live log
+    until it completes, and find the run on the item: the restart really reaches the cluster."""
+    from connections import crypto
+    from playbooks import files
+    from tests.connections.conftest import make_connection
+    from tests.kube_emulator import running_emulator
+
+    settings.FLIGHTDECK_STATE_DIR = tmp_path
+    # The worker (DEBUG=1) derives the development key; this process must encrypt with it.
+    settings.FLIGHTDECK_SECRET_KEYS = [crypto.development_key()]
+    _load_demo(tmp_path)
+    files.apply([ROOT / "playbooks" / "library"])
+    make_person("operator@example.com", "admin")
+    deployments = ConfigItem.objects.filter(type="Kubernetes::Deployment",
+                                            deleted_at__isnull=True)
+    item = deployments.filter(health="unhealthy").first() or deployments.first()
+    assert item is not None
+    cluster = item.tags["cluster"]
+    with running_emulator() as emu:
+        live = {k: v for k, v in item.config.items() if k != "status"}
+        live["metadata"] = {key: item.config["metadata"][key] for key in ("name", "namespace")}
+        emu.create(live)
+        kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig", "emulator").read_text()
+        make_connection(cluster, {"kubernetes": {"kubeconfig": kubeconfig}, "internal": True,
+                                  "allowedNamespaces": ["*"]}, namespace="flightdeck")
+        page.set_viewport_size(DESKTOP)
+        journey = Journey(page, live_server.url)
+        journey.goto("/accounts/login/")
+        page.get_by_label("Email").fill("operator@example.com")
+        page.get_by_label("Password").fill("pw-operator@example.com")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/catalog/")
+
+        journey.goto(f"/catalog/{item.pk}/?tab=playbooks")
+        card = page.locator(".item-playbooks li", has_text="Restart a workload")
+        journey.check("20-item-playbooks")
+        card.get_by_role("link", name="Run").click()
+        page.wait_for_url("**/run/?config=*")
+        page.get_by_label("Why").fill("pods stuck after the config change")
+        journey.check("21-run-form")
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.wait_for_url("**/playbooks/runs/*/")
+        # The live log polls the same URL and appends lines until the run is finished.
+        page.locator("#log-lines", has_text="restart: completed").wait_for(timeout=30_000)
+        page.locator("#run-state .verdict .run-status-completed").wait_for(timeout=10_000)
+        journey.check("22-run-completed")
+
+        restarted = emu.get("apps/v1", "Deployment", item.namespace, item.name)
+        annotations = restarted["spec"]["template"]["metadata"].get("annotations") or {}
+        assert "kubectl.kubernetes.io/restartedAt" in annotations
+
+    journey.goto(f"/catalog/{item.pk}/?tab=playbooks")
+    runs_table = page.locator("table", has_text="Restart a workload")
+    assert runs_table.locator(".run-status-completed").count() == 1
+    journey.check("23-item-run-listed")

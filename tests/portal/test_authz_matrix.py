@@ -79,10 +79,11 @@ PAGE_MODELS: dict[str, type[models.Model]] = {
     "playbooks:run": Playbook,
     "playbooks:run_detail": PlaybookRun,
     "playbooks:run_cancel": PlaybookRun,
+    "playbooks:run_decide": PlaybookRun,
 }
 # Parameters that name a choice rather than an object.
 VALUE_PARAMS: dict[str, str] = {"kind": "http", "url": "no-such-admin-page/",
-                                "app_label": "catalog"}
+                                "app_label": "catalog", "path": "matrix-hook"}
 # Routes that name their object in the query string instead of the path.
 QUERY_OBJECTS: dict[str, tuple[str, type[models.Model]]] = {"catalog:graph": ("root", ConfigItem)}
 
@@ -127,6 +128,15 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("playbook-detail", "DELETE"): {204},
     ("playbook-run", "POST"): {202},
     ("playbookrun-cancel", "POST"): {200},
+    # The world's run is scheduled, not waiting for approval: whoever may see it is told 409
+    # (nothing to decide) before being asked whether they are an approver, so the granted and
+    # admin personas get 409 and the no-grant persona 404. Approving for real is in
+    # tests/playbooks/test_approvals.py.
+    ("playbooks:run_decide", "POST"): {302},  # the 409 as a message on the inbox
+    ("playbookrun-approve", "POST"): {409},
+    ("playbookrun-reject", "POST"): {409},
+    # Public, but a session is no credential: without the webhook's bearer token, 401.
+    ("playbook-webhook", "POST"): {401},
 }
 # The admin's own answers to a superuser's GET, where they are not 200.
 ADMIN_GET: dict[str, set[int]] = {
@@ -345,6 +355,11 @@ def world(django_db_setup: None, django_db_blocker: Any,
                                            spec=validate_playbook(PLAYBOOK_SPEC))
         for perm in ("view", "run", "change", "delete"):
             assign_perm(f"{perm}_playbook", granted, playbook)
+        Playbook.objects.create(name="matrix-hook", namespace="team-a", title="webhook",
+                                spec=validate_playbook({**PLAYBOOK_SPEC, "title": "webhook", "on": {
+                                    "webhook": {"path": "matrix-hook", "authentication": {
+                                        "bearer": {"valueFrom": {"env": {
+                                            "name": "MATRIX_HOOK_TOKEN"}}}}}}}))
         # Scheduled, so cancelling it (page and API) is a real state change.
         playbook_run = PlaybookRun.objects.create(playbook=playbook, spec=playbook.spec,
                                                   parameters={"note": MARKER})
@@ -449,6 +464,8 @@ def body_for(route: Route, method: str, world: World) -> tuple[Any, str | None]:
                                      "spec": {**PLAYBOOK_SPEC, "description": "put"}},
         ("playbook-detail", "PATCH"): {"spec": {**PLAYBOOK_SPEC, "description": "patched"}},
         ("playbook-run", "POST"): {},
+        ("playbookrun-approve", "POST"): {"comment": "looks right"},
+        ("playbookrun-reject", "POST"): {"comment": "not now"},
     }
     pages = {
         ("accounts:token_create", "POST"): {"name": "made-by-matrix"},
@@ -456,6 +473,7 @@ def body_for(route: Route, method: str, world: World) -> tuple[Any, str | None]:
                                          "url": "https://b.example.com/"},
         ("connections:edit", "POST"): {"name": conn.name, "namespace": conn.namespace,
                                        "url": "https://c.example.com/"},
+        ("playbooks:run_decide", "POST"): {"decision": "approve", "comment": "looks right"},
     }
     key = (route.name, method)
     if key in api:
