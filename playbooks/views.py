@@ -265,7 +265,13 @@ def _without(params: QueryDict, name: str) -> str:
 
 @require_GET
 def approval_inbox(request: HttpRequest) -> HttpResponse:
-    """Runs waiting for the viewer's decision, oldest (closest to expiring) first."""
+    """Runs waiting for the viewer's decision, oldest (closest to expiring) first.
+
+    The nav asks the same URL for just the count (`?part=count` over htmx) after the page has
+    loaded, so the other pages never pay a query for it."""
+    if request.htmx and request.GET.get("part") == "count":
+        return render(request, "playbooks/partials/_approvals_count.html",
+                      {"waiting": approvals.pending_for(request.user).count()})
     runs = list(approvals.pending_for(request.user)
                 .select_related("playbook", "config", "created_by").order_by("created_at", "id"))
     # One query for every target: an approver may decide a run on an item they cannot open,

@@ -334,7 +334,11 @@ def test_the_inbox_lists_only_runs_waiting_for_the_viewer(editor, approver, sett
     assert "Mine" in html and "Via-Team" in html and "ed@example.com" in html
     assert "<code>***</code>" in html and secret not in html and "<code>3</code>" in html
     assert 'name="csrfmiddlewaretoken"' in html and 'value="approve"' in html
-    assert '<span class="nav-count" aria-label="2 waiting">2</span>' in html
+    assert 'hx-get="/playbooks/approvals/?part=count"' in html  # the nav loads it afterwards
+    badge = client_for(approver).get("/playbooks/approvals/?part=count", HTTP_HX_REQUEST="true")
+    assert badge.status_code == 200
+    assert badge.content.decode().strip() == ('<span class="nav-count" aria-label="2 waiting">'
+                                              '2</span>')
     empty = client_for(someone).get("/playbooks/approvals/").content.decode()
     assert "No runs are waiting for your decision." not in empty  # two wait for someone
     assert "No runs are waiting for your decision." in client_for(editor).get(
