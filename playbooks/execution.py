@@ -276,11 +276,9 @@ class _Engine:
                 run=self.run_row, status__in=[ActionStatus.RUNNING, ActionStatus.SLEEPING,
                                               ActionStatus.RETRYING, ActionStatus.SCHEDULED]
             ).update(status=action_status, finished_at=timezone.now())
-        # Later actions are shown as cancelled too, so the page says they never started.
-        done = set(PlaybookRunAction.objects.filter(run=self.run_row)
-                   .values_list("position", flat=True))
-        with transaction.atomic():
-            self.lease.hold()
+            # Later actions are shown as cancelled too, so the page says they never started.
+            done = set(PlaybookRunAction.objects.filter(run=self.run_row)
+                       .values_list("position", flat=True))
             for position, action in enumerate(self.run_row.spec.get("actions") or []):
                 if position not in done:
                     PlaybookRunAction.objects.create(

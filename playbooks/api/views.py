@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from accounts.audit import record
 from catalog.access import visible_items
-from playbooks import approvals, execution, store
+from playbooks import access, approvals, execution, store
 from playbooks.api import serializers as s
 from playbooks.models import Playbook, PlaybookApproval, PlaybookRun
 from playbooks.parameters import ParameterError
@@ -124,9 +124,7 @@ class PlaybookRunViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None, **kwargs: object) -> Response:
         run = self.get_object()
-        if not (is_admin(request.user) or run.created_by_id == request.user.pk
-                or Playbook.objects.for_user(request.user, "run").filter(
-                    pk=run.playbook_id).exists()):
+        if not access.may_cancel(request.user, run):
             raise NotFound()
         run = execution.cancel(run, request.user)
         record(request, "playbook.cancel", obj=run)
