@@ -7,7 +7,6 @@ execution.start(), so the form, the API and other triggers refuse the same thing
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from playbooks import execution, parameters
 from playbooks.models import Playbook
 from playbooks.spec import selector_query
 from portal.errors import TemplateError
+from portal.ids import parse_uuid
 
 PREFIX = "param-"  # form names never collide with `config`, `dry_run` or the CSRF token
 MAX_CHOICES = 200  # beyond this a select is unusable; the control becomes a typed input
@@ -189,13 +189,6 @@ def fields(playbook: Playbook, *, user: Any, config: Any = None,
     return out
 
 
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(text))
-    except ValueError:
-        return None
-
-
 def target(playbook: Playbook, user: Any, raw: str | None) -> Target:
     """The item named by `?config=` (or the form's config field) and the items offered.
 
@@ -221,7 +214,7 @@ def target(playbook: Playbook, user: Any, raw: str | None) -> Target:
                 seen.add(item.pk)
                 found.choices.append(item)
     if found.typed:
-        pk = _uuid(found.typed)
+        pk = parse_uuid(found.typed)
         found.item = live.filter(pk=pk).first() if pk else None
         if found.item is None:
             found.error = "no such catalog item, or it is not shared with you"

@@ -14,6 +14,7 @@ from typing import Any
 from connections import crypto
 from portal import templating
 from portal.errors import FlightdeckError, TemplateError
+from portal.ids import parse_uuid
 
 SECRET_MARK = "__secret__"  # noqa: S105 - the key that marks an encrypted value, not a secret
 MAX_TEXT = 65_536
@@ -78,7 +79,7 @@ def _check(param: Mapping[str, Any], value: Any, user: Any, namespace: str) -> A
     elif kind == "config":
         from catalog.access import visible_items
 
-        if not visible_items(user).filter(pk=_uuid(text), deleted_at__isnull=True).exists():
+        if not visible_items(user).filter(pk=parse_uuid(text), deleted_at__isnull=True).exists():
             raise ValueError("no such catalog item, or it is not shared with you")
     elif kind == "connection":
         from connections.resolve import check_reference
@@ -104,15 +105,6 @@ def _check(param: Mapping[str, Any], value: Any, user: Any, namespace: str) -> A
         if not Person.objects.filter(email__iexact=text, is_active=True).exists():
             raise ValueError(f"no active person with the email {text!r}")
     return text
-
-
-def _uuid(text: str) -> Any:
-    import uuid
-
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
 
 
 def resolve(spec: Mapping[str, Any], given: Mapping[str, Any] | None, *,

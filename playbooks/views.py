@@ -25,6 +25,7 @@ from playbooks.actions import KIND_NAMES
 from playbooks.models import Playbook, PlaybookApproval, PlaybookRun
 from playbooks.spec import selector_query
 from portal.htmx import htmx_redirect, is_partial
+from portal.ids import parse_uuid
 
 RECENT_RUNS = 10
 RUNS_PAGE = 50
@@ -200,13 +201,6 @@ def run_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     return htmx_redirect(request, run.get_absolute_url())
 
 
-def _uuid(text: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text or "")
-    except ValueError:
-        return None
-
-
 def _cursor(token: str | None) -> tuple[datetime, uuid.UUID] | None:
     """`<created_at>_<id>` of the last row shown; anything else starts from the newest."""
     stamp, _, pk = (token or "").rpartition("_")
@@ -219,7 +213,7 @@ def _cursor(token: str | None) -> tuple[datetime, uuid.UUID] | None:
 def _filtered_runs(request: HttpRequest) -> tuple[QuerySet[PlaybookRun], dict[str, Any]]:
     runs = PlaybookRun.objects.for_user(request.user).select_related(
         "playbook", "config", "created_by")
-    chosen = {"playbook": _uuid(request.GET.get("playbook")),
+    chosen = {"playbook": parse_uuid(request.GET.get("playbook")),
               "status": request.GET.get("status", "")}
     if chosen["playbook"]:
         runs = runs.filter(playbook_id=chosen["playbook"])

@@ -17,3 +17,11 @@ def uuid7() -> uuid.UUID:
 def natural_id(*parts: object) -> uuid.UUID:
     """The same natural key always yields the same id, so re-imports never duplicate rows."""
     return uuid.uuid5(FLIGHTDECK_NAMESPACE, "|".join(str(p) for p in parts))
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    """A UUID from user text (a query parameter, a form field), or None when it is not one."""
+    try:
+        return uuid.UUID(str(value or ""))
+    except ValueError:
+        return None
